@@ -1,0 +1,381 @@
+"""The ``facebench`` command: parses arguments, calls the library, prints with rich.
+
+Each command group adds itself in its own ``_add_<group>_commands(subparsers)``, listed in
+:data:`COMMAND_GROUPS`. A command is a function ``(args) -> int | None`` set as the parser
+default ``run``; None means success. A :class:`~facebench.errors.FacebenchError` or an OSError
+ends the command with one red line on stderr and exit status 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+
+from rich import box
+from rich.console import Console
+from rich.table import Table
+from rich.text import Text
+
+import facebench
+from facebench.errors import FacebenchError
+
+console = Console()
+
+
+def _add_scenario_commands(subparsers) -> None:
+    parser = subparsers.add_parser("scenarios", help="list the scenario cards and their sizes")
+    parser.add_argument(
+        "cards", nargs="*", metavar="CARD", help="card names or paths (default: the stock cards)"
+    )
+    parser.set_defaults(run=_scenarios)
+
+
+def _scenarios(args) -> None:
+    from facebench.cards import stock_cards
+    from facebench.data import load_scenario
+
+    scenarios = [load_scenario(card) for card in args.cards or stock_cards()]
+    table = Table(
+        title="scenario cards", box=box.SIMPLE_HEAD, collapse_padding=True, pad_edge=False
+    )
+    table.add_column("scenario", no_wrap=True)
+    for column in ("persons", "sessions", "train+test", "images", "px"):
+        table.add_column(column, justify="right", no_wrap=True)
+    table.add_column("source", no_wrap=True)
+    for scenario in scenarios:
+        persons = scenario.counts()
+        sessions = [session for person in persons.values() for session in person]
+        source = scenario.card.data["source"]
+        detail = f"seed {source['world_seed']}" if source["kind"] == "faceworld" else source["root"]
+        table.add_row(
+            scenario.name,
+            str(len(persons)),
+            _span([len(person) for person in persons.values()]),
+            f"{_span([train for train, _ in sessions])}+{_span([test for _, test in sessions])}",
+            str(sum(train + test for train, test in sessions)),
+            str(scenario.card.data["resolution"]),
+            f"{source['kind']} {detail}",
+        )
+    console.print(table)
+    for scenario in scenarios:
+        if scenario.card.data["description"]:
+            console.print(f"  {scenario.name}: {scenario.card.data['description']}", markup=False)
+
+
+def _span(values: list[int]) -> str:
+    """'20' when all values are 20, '3-5' when they range from 3 to 5."""
+    low, high = min(values), max(values)
+    return str(low) if low == high else f"{low}-{high}"
+
+
+def positive_integer(text: str) -> int:
+    """An argparse type: an integer >= 1."""
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
+    return value
+
+
+def _add_data_commands(subparsers) -> None:
+    data = subparsers.add_parser("data", help="look at a scenario's images")
+    commands = data.add_subparsers(dest="data_command", required=True, metavar="COMMAND")
+    preview = commands.add_parser(
+        "preview", help="write a contact sheet: one row of train frames per session"
+    )
+    preview.add_argument("--scenario", default="faceworld", help="card name or path")
+    preview.add_argument("--person", default="0", help="person id")
+    preview.add_argument("--frames", type=positive_integer, default=6, help="train frames per session")
+    preview.add_argument(
+        "-o", "--output", default=None, help="PNG file (default: <scenario>-person<person>.png)"
+    )
+    preview.set_defaults(run=_preview)
+
+
+def _preview(args) -> None:
+    from facebench.data import load_scenario
+    from facebench.sheets import person_sheet
+
+    scenario = load_scenario(args.scenario)
+    output = args.output or f"{scenario.name}-person{args.person}.png"
+    sheet = person_sheet(scenario, args.person, frames=args.frames)
+    sheet.save(output)
+    sessions = len(scenario.sessions(args.person))
+    console.print(
+        f"wrote {output}: {scenario.name}, person {args.person}, "
+        f"a row of train frames for each of the {sessions} sessions",
+        markup=False,
+        soft_wrap=True,
+    )
+
+
+def _add_model_commands(subparsers) -> None:
+    parser = subparsers.add_parser("models", help="list the model zoo's cards")
+    parser.set_defaults(run=_models)
+    parser = subparsers.add_parser("pretrain", help="pretrain a zoo model on the FaceWorld population")
+    parser.add_argument("kind", choices=("identity", "perceptual", "generator"),
+                        help="which model (generator also writes the encoder; it needs the perceptual and identity assets)")
+    parser.add_argument("--steps", type=int, default=None, help="training steps (default: the job's)")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--threads", type=int, default=1, help="torch CPU threads")
+    parser.add_argument("--resolution", type=int, default=64, help="image size in pixels")
+    parser.add_argument("--resume", action="store_true", help="continue from the last checkpoint")
+    parser.add_argument("--out", default=None, help="zoo folder to write (default: the package's zoo)")
+    parser.set_defaults(run=_pretrain)
+
+
+def _models(args) -> None:
+    from facebench.models.zoo import cards, zoo_dir
+
+    table = Table(title=f"model zoo ({zoo_dir()})", box=box.SIMPLE_HEAD, collapse_padding=True, pad_edge=False)
+    for column in ("model", "px", "params", "MB", "trained", "figures", "sha256", "command"):
+        table.add_column(column, overflow="fold")
+    for card in cards():
+        table.add_row(card["name"], str(card["resolution"]), f"{card['parameters']:,}",
+                      f"{card['size_bytes'] / 1e6:.2f}", f"{card['train_seconds'] / 60:.0f} min",
+                      card.get("summary", ""), card["sha256"][:12], card["command"])
+    console.print(table)
+
+
+def _pretrain(args) -> int | None:
+    from facebench.models.pretrain import pretrain
+
+    try:
+        written = pretrain(args.kind, steps=args.steps, seed=args.seed, threads=args.threads,
+                           resolution=args.resolution, resume=args.resume, out=args.out, console=console)
+    except KeyboardInterrupt as stop:
+        console.print(Text(str(stop) or "interrupted", style="yellow"))
+        return 130
+    for card in written:
+        console.print(f"wrote {card['file']} ({card['sha256'][:12]}): {card.get('summary', '')}", markup=False)
+    return None
+
+
+def _add_leaderboard_commands(subparsers) -> None:
+    parser = subparsers.add_parser(
+        "sweep", help="run a grid of runs (strategies x K x persons x seeds); finished ones are skipped"
+    )
+    parser.add_argument("--scenario", default="faceworld", help="card name or path")
+    parser.add_argument("--strategies", required=True, type=_names, help="comma-separated strategy names")
+    parser.add_argument("--buffer-sizes", type=_integers, default=[3, 5, 10],
+                        help="K values of the strategies that take a buffer_size (default 3,5,10)")
+    parser.add_argument("--persons", default="all", help="'all' or comma-separated person ids")
+    parser.add_argument("--seeds", type=_integers, default=[0], help="comma-separated seeds (default 0)")
+    parser.add_argument("--out", default="runs", help="result folder; files go to OUT/<scenario>/...")
+    parser.add_argument("--executor", choices=("local", "ray"), default="local")
+    parser.add_argument("--jobs", type=int, default=None,
+                        help="local worker processes (default: the cores // threads)")
+    parser.add_argument("--threads", type=int, default=None,
+                        help="torch threads per run (default: the cores // jobs locally, 1 on Ray)")
+    parser.add_argument("--address", default=None,
+                        help="Ray cluster address (default: a local Ray instance)")
+    parser.set_defaults(run=_sweep)
+
+    parser = subparsers.add_parser("leaderboard", help="rank the result files under DIR, or --check them")
+    parser.add_argument("dir", metavar="DIR", help="a scenario's result folder")
+    parser.add_argument("--format", choices=("table", "md", "csv", "json"), default="table",
+                        help="what to print (all are written to OUT)")
+    parser.add_argument("--out", default=None,
+                        help="folder for LEADERBOARD.md, leaderboard.csv, leaderboard.json, plots/ (default: DIR)")
+    parser.add_argument("--check", action="store_true",
+                        help="validate every result file, one line per problem; exit 1 on any")
+    parser.set_defaults(run=_leaderboard)
+
+    parser = subparsers.add_parser("compare", help="where a new method's results would rank on a board")
+    parser.add_argument("mine", metavar="MY_RESULTS", help="folder of the new method's result files")
+    parser.add_argument("--against", required=True, metavar="DIR", help="the board's result folder")
+    parser.add_argument("--format", choices=("table", "json"), default="table")
+    parser.set_defaults(run=_compare)
+
+
+def _names(text: str) -> list[str]:
+    return [name.strip() for name in text.split(",") if name.strip()]
+
+
+def _integers(text: str) -> list[int]:
+    try:
+        return [int(value) for value in _names(text)]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected comma-separated integers, got '{text}'") from None
+
+
+def _sweep(args) -> int | None:
+    from facebench.sweep import grid, sweep
+
+    persons = "all" if args.persons == "all" else _names(args.persons)
+    specs = grid(args.scenario, args.strategies, args.buffer_sizes, persons, args.seeds)
+    try:
+        report = sweep(specs, args.out, executor=args.executor, jobs=args.jobs, threads=args.threads,
+                       address=args.address, console=console)
+    except KeyboardInterrupt:
+        console.print(Text("interrupted: the same command resumes the sweep", style="yellow"))
+        return 130
+    console.print(f"{len(specs)} runs: {len(report.skipped)} already done, {len(report.finished)} finished "
+                  f"({len(report.resumed)} resumed), {len(report.failed)} failed; "
+                  f"{report.seconds / 60:.1f} min", markup=False)
+    for outcome in report.failed:
+        spec = outcome.spec
+        console.print(Text(f"failed: {spec.strategy} {spec.params} person {spec.person} seed {spec.seed}: "
+                           f"{outcome.error}", style="red"), soft_wrap=True)
+    return 1 if report.failed else None
+
+
+def _leaderboard(args) -> int | None:
+    from facebench import leaderboard, tables
+
+    if args.check:
+        problems = leaderboard.check(args.dir)
+        for line in problems:
+            console.print(Text(line, style="red"), soft_wrap=True)
+        files = len(leaderboard.result_files(args.dir))
+        if problems:
+            count = f"{len(problems)} problem" + ("s" if len(problems) > 1 else "")
+            console.print(Text(f"{count} in {files} result files", style="red"))
+            return 1
+        console.print(f"{files} result files, all valid", markup=False)
+        return None
+    board = leaderboard.load(args.dir)
+    table = leaderboard.aggregate(board)
+    written = tables.write_board(board, table, args.out or args.dir)
+    if args.format == "table":
+        console.print(tables.rich_table(board, table))
+    else:
+        text = {"md": tables.markdown, "json": tables.as_json}.get(args.format)
+        print(text(board, table) if text else tables.csv(table), end="")
+    _warn_skipped(board)
+    Console(stderr=True).print(f"wrote {len(written)} files to {args.out or args.dir}", markup=False)
+    return None
+
+
+def _warn_skipped(board) -> None:
+    from facebench.tables import skipped_lines
+
+    for line in skipped_lines(board):
+        Console(stderr=True).print(Text(line, style="yellow"), soft_wrap=True)
+
+
+def _compare(args) -> None:
+    from facebench import tables
+    from facebench.compare import compare
+
+    comparison = compare(args.mine, against=args.against)
+    if args.format == "json":
+        print(tables.comparison_json(comparison), end="")
+    else:
+        for table in tables.comparison_tables(comparison):
+            console.print(table)
+    _warn_skipped(comparison.mine)
+    _warn_skipped(comparison.board)
+
+
+def _add_run_commands(subparsers) -> None:
+    parser = subparsers.add_parser("run", help="fine-tune through a person's stream with a strategy; write a result file")
+    parser.add_argument("--strategy", required=True, help="strategy name (see `facebench strategies`)")
+    parser.add_argument("--buffer-size", type=int, default=None, metavar="K",
+                        help="K, the most items a replay buffer holds (replay strategies only)")
+    parser.add_argument("--param", action="append", default=[], metavar="NAME=VALUE",
+                        help="another strategy parameter (repeatable)")
+    parser.add_argument("--scenario", default="faceworld", help="card name or path (default: faceworld)")
+    parser.add_argument("--person", default="0", help="person id, or 'all' (default: 0)")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--out", default="runs", help="result folder; files go to OUT/<scenario>/... (default: runs)")
+    parser.add_argument("--resume", action="store_true", help="continue an interrupted run from its checkpoint")
+    parser.add_argument("--force", action="store_true", help="overwrite an existing result file")
+    parser.add_argument("--threads", type=positive_integer, default=None, help="torch CPU threads (default: torch's)")
+    parser.set_defaults(run=_run)
+
+    parser = subparsers.add_parser("strategies", help="list the registered strategies and their parameters")
+    parser.add_argument("pattern", nargs="?", default=None, help="shell-style name filter")
+    parser.set_defaults(run=_strategies)
+
+
+def _strategy_params(args) -> dict:
+    params = {}
+    for item in args.param:
+        name, sep, value = item.partition("=")
+        if not sep or not name:
+            raise FacebenchError(f"--param expects NAME=VALUE, got '{item}'")
+        params[name.replace("-", "_")] = value
+    if args.buffer_size is not None:
+        params["buffer_size"] = args.buffer_size
+    return params
+
+
+def _run(args) -> int | None:
+    import torch
+    from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+
+    from facebench.data import load_scenario
+    from facebench.results import summary_rows
+    from facebench.runner import RunSpec, run
+
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    scenario = load_scenario(args.scenario)
+    persons = scenario.persons if args.person == "all" else [args.person]
+    params = _strategy_params(args)
+    for person in persons:
+        spec = RunSpec(args.strategy, params, args.scenario, person, args.seed)
+        with Progress(TextColumn("{task.description}"), BarColumn(), TextColumn("{task.fields[stage]}"),
+                      TimeElapsedColumn(), console=console, transient=True) as bar:
+            task = bar.add_task(f"{args.strategy} person {person}", total=None, stage="anchors")
+            sessions = {"done": 0}
+
+            def progress(stage, done, total, bar=bar, task=task, sessions=sessions):
+                if stage == "session":
+                    sessions["done"] = done
+                    bar.update(task, total=total, completed=done, stage=f"session {done}/{total} evaluated")
+                elif stage == "train":
+                    bar.update(task, stage=f"session {sessions['done'] + 1}: step {done}/{total}")
+
+            try:
+                path = run(spec, args.out, resume=args.resume, force=args.force, progress=progress)
+            except KeyboardInterrupt:
+                console.print(Text("interrupted: rerun with --resume to continue from the last finished session",
+                                   style="yellow"))
+                return 130
+        table = Table(title=f"{args.strategy} {params or ''} on {scenario.name}, person {person}, seed {args.seed}",
+                      box=box.SIMPLE_HEAD)
+        for column in ("score", "better", "AIP", "forgetting", "final avg", "x"):
+            table.add_column(column, justify="right" if column not in ("score", "better") else "left")
+        for row in summary_rows(path):
+            table.add_row(*row)
+        console.print(table)
+        console.print(f"result: {path}", markup=False, soft_wrap=True)
+    return None
+
+
+def _strategies(args) -> None:
+    from facebench.registry import REQUIRED, list_strategies
+
+    table = Table(title="strategies", box=box.SIMPLE_HEAD, collapse_padding=True, pad_edge=False)
+    for column in ("strategy", "kind", "parameters (default)", "description"):
+        table.add_column(column, overflow="fold")
+    for entry in list_strategies(args.pattern):
+        params = ", ".join(p.name if p.default is REQUIRED else f"{p.name}={p.default!r}" for p in entry.parameters)
+        kind = "replay" if entry.is_replay else entry.kind + (" cumulative" if entry.cumulative else "")
+        table.add_row(entry.name, kind, params or "-", entry.description)
+    console.print(table)
+
+
+COMMAND_GROUPS = (_add_scenario_commands, _add_data_commands, _add_model_commands, _add_run_commands,
+                  _add_leaderboard_commands)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="facebench",
+        description="A continual-learning benchmark for personalised generative face models.",
+    )
+    parser.add_argument("--version", action="version", version=f"facebench {facebench.__version__}")
+    subparsers = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    for add_commands in COMMAND_GROUPS:
+        add_commands(subparsers)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return args.run(args) or 0
+    except (FacebenchError, OSError) as error:
+        Console(stderr=True).print(Text(f"error: {error}", style="red"), soft_wrap=True)
+        return 2

@@ -1,0 +1,81 @@
+"""The protocol evaluator: the score matrices a[t][k] of a run, filled after every session.
+
+See ``facebench.protocol.SCORES`` for the scores, their directions and print scales.
+"""
+
+from __future__ import annotations
+
+import time
+
+import numpy as np
+import torch
+from avalanche.core import SupervisedPlugin
+
+from facebench import metrics
+from facebench.models import invert
+from facebench.protocol import SCORES, Protocol
+
+
+def p0_latents(anchors: torch.Tensor, count: int, mix: int, rng: np.random.Generator) -> torch.Tensor:
+    """``count`` samples of P0, the convex hull of ``anchors`` (n, D): each is sum_i a_i w_i over
+    ``mix`` distinct random anchors with weights a uniform on the simplex (Dirichlet(1, ..., 1))."""
+    mix = min(mix, len(anchors))
+    picks = np.stack([rng.choice(len(anchors), size=mix, replace=False) for _ in range(count)])
+    weights = torch.as_tensor(rng.dirichlet(np.ones(mix), size=count), dtype=anchors.dtype)
+    return (weights.unsqueeze(-1) * anchors[torch.as_tensor(picks)]).sum(1)
+
+
+class ProtocolEvaluator(SupervisedPlugin):
+    """Avalanche plugin: after every training experience t, scores the current generator on the
+    test images of every seen session k <= t and fills row t of the score matrices a[t][k].
+
+    Reconstruction: the test images of all seen sessions are inverted together into the current
+    generator (encoder start, ``eval_steps`` steps); each session's scores are the means over
+    its images. Synthesis: ``synthesis_samples`` P0 samples of session k (drawn once per run
+    from the run seed and k, so every model is scored on the same latents) through the current
+    generator, against k's test images in identity-network features.
+    """
+
+    def __init__(self, generator, zoo, sessions, anchors, protocol: Protocol, seed: int):
+        super().__init__()
+        self.generator, self.zoo, self.protocol = generator, zoo, protocol
+        self.tests = [s.test.images for s in sessions]
+        with torch.no_grad():
+            self.test_embeddings = [zoo.identity(images) for images in self.tests]
+        self.synth_latents = [
+            p0_latents(a, protocol.synthesis_samples, protocol.synthesis_mix, np.random.default_rng([seed, 7, k]))
+            for k, a in enumerate(anchors)
+        ]
+        n = len(sessions)
+        self.matrices = {name: np.full((n, n), np.nan) for name in SCORES}
+        self.seconds = 0.0
+
+    def after_training_exp(self, strategy, **kwargs):
+        t = strategy.experience.current_experience
+        for name, row in self.scores(t).items():
+            self.matrices[name][t, : len(row)] = row
+
+    def scores(self, last: int) -> dict[str, np.ndarray]:
+        """Scores of the current generator on sessions 0..last: name -> (last + 1,) array."""
+        start = time.perf_counter()
+        zoo, p = self.zoo, self.protocol
+        images = torch.cat(self.tests[: last + 1])
+        _, recon = invert(self.generator, zoo.encoder, images, steps=p.eval_steps, lr=p.inversion_lr,
+                          perceptual=zoo.perceptual, l2_weight=p.l2_weight)
+        with torch.no_grad():
+            per_image = {
+                "recon_perceptual": zoo.perceptual(recon, images),
+                "recon_identity": (zoo.identity(images) * zoo.identity(recon)).sum(1),
+                "recon_psnr": torch.as_tensor(metrics.psnr(recon, images)),
+                "recon_ssim": torch.as_tensor(metrics.ssim(recon, images)),
+            }
+            sizes = [len(t) for t in self.tests[: last + 1]]
+            out = {name: np.array([float(v.mean()) for v in torch.split(vals, sizes)]) for name, vals in per_image.items()}
+            samples = self.generator.synthesis(torch.cat(self.synth_latents[: last + 1])).clamp(0, 1)
+            feats = torch.split(zoo.identity(samples), p.synthesis_samples)
+            out["synth_frechet"] = np.array([metrics.frechet_distance(f.numpy(), r.numpy())
+                                             for f, r in zip(feats, self.test_embeddings)])
+            out["synth_identity"] = np.array([metrics.best_match_similarity(f.numpy(), r.numpy())
+                                              for f, r in zip(feats, self.test_embeddings)])
+        self.seconds += time.perf_counter() - start
+        return out
