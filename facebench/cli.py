@@ -208,12 +208,13 @@ def _sweep(args) -> int | None:
     except KeyboardInterrupt:
         console.print(Text("interrupted: the same command resumes the sweep", style="yellow"))
         return 130
-    console.print(f"{len(specs)} runs: {len(report.skipped)} already done, {len(report.finished)} finished "
-                  f"({len(report.resumed)} resumed), {len(report.failed)} failed; "
+    console.print(f"{len(specs)} run{'s' * (len(specs) != 1)}: {len(report.skipped)} already done, "
+                  f"{len(report.finished)} finished ({len(report.resumed)} resumed), {len(report.failed)} failed; "
                   f"{report.seconds / 60:.1f} min", markup=False)
     for outcome in report.failed:
         spec = outcome.spec
-        console.print(Text(f"failed: {spec.strategy} {spec.params} person {spec.person} seed {spec.seed}: "
+        params = "".join(f" {key}={value}" for key, value in spec.params.items())
+        console.print(Text(f"failed: {spec.strategy}{params}, person {spec.person}, seed {spec.seed}: "
                            f"{outcome.error}", style="red"), soft_wrap=True)
     return 1 if report.failed else None
 
@@ -379,3 +380,7 @@ def main(argv: list[str] | None = None) -> int:
     except (FacebenchError, OSError) as error:
         Console(stderr=True).print(Text(f"error: {error}", style="red"), soft_wrap=True)
         return 2
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -19,6 +19,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -159,13 +160,16 @@ class PersonalizationTemplate(SupervisedTemplate):
     how a resumed run continues with the optimizer state of the interrupted one.
     """
 
-    def __init__(self, synthesis: nn.Module, perceptual: nn.Module, protocol: Protocol, plugins=(),
+    def __init__(self, *, synthesis: nn.Module, perceptual: nn.Module, protocol: Protocol, plugins=(),
                  steps: int | None = None, batch_size: int | None = None, n_train: int = 20, progress=None):
         from avalanche.training.plugins import EvaluationPlugin
 
         steps = steps or protocol.steps_per_session
         batch_size = batch_size or protocol.batch_new
         per_epoch = -(-n_train // batch_size)
+        with warnings.catch_warnings():  # the protocol evaluator scores runs, not Avalanche's loggers
+            warnings.filterwarnings("ignore", message="No loggers specified")
+            evaluator = EvaluationPlugin(loggers=[])
         super().__init__(
             model=synthesis,
             optimizer=torch.optim.Adam(synthesis.parameters(), lr=protocol.lr),
@@ -175,7 +179,7 @@ class PersonalizationTemplate(SupervisedTemplate):
             eval_mb_size=64,
             device="cpu",
             plugins=[StepBudget(steps, progress), *plugins],
-            evaluator=EvaluationPlugin(loggers=[]),
+            evaluator=evaluator,
         )
         self.pending_optimizer_state = None
 

@@ -99,7 +99,7 @@ def run(spec: RunSpec, out: str | Path = "runs", resume: bool = False, force: bo
     steps = protocol.steps_per_session * (len(sessions) if joint else 1)
     batch = protocol.batch_new + (protocol.batch_replay if joint or entry.cumulative else 0)
     datasets = _session_datasets(anchors, sessions, joint, entry.cumulative)
-    template = PersonalizationTemplate(generator.synthesis, zoo.perceptual, protocol,
+    template = PersonalizationTemplate(synthesis=generator.synthesis, perceptual=zoo.perceptual, protocol=protocol,
                                        plugins=plugins + ([] if joint else [evaluator]),
                                        steps=steps, batch_size=batch, n_train=len(datasets[0]),
                                        progress=progress)

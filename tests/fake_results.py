@@ -1,0 +1,96 @@
+"""Synthetic result files, made by facebench.results.make_result, so they follow the schema exactly.
+
+A run's score matrix: a[t][k] = level + drift * (t - k) + noise for k <= t, where ``drift``
+moves a score the bad way (forgetting); a joint run is one row, a[k] = level + noise. ``quality``
+shifts every level the good way, so a board's order is known in advance.
+"""
+
+from __future__ import annotations
+
+import json
+import zlib
+from functools import cache
+from pathlib import Path
+from types import SimpleNamespace
+from unittest import mock
+
+import numpy as np
+
+from facebench import results
+from facebench.cards import load_card
+from facebench.protocol import Protocol
+from facebench.runner import RunSpec
+
+#: score -> (level, size of one unit of quality or drift), the sign making it worse when added.
+LEVELS = {
+    "recon_perceptual": (0.12, 0.01),
+    "recon_identity": (0.90, -0.01),
+    "recon_psnr": (24.0, -0.5),
+    "recon_ssim": (0.80, -0.01),
+    "synth_frechet": (60.0, 5.0),
+    "synth_identity": (0.80, -0.01),
+}
+JOINT = {"joint"}
+_provenance = cache(results.provenance)
+
+
+def matrices(sessions: int, joint: bool, quality: float, drift: float, rng: np.random.Generator) -> dict:
+    t, k = np.indices((sessions, sessions))
+    out = {}
+    for name, (level, unit) in LEVELS.items():
+        noise = rng.normal(0, abs(unit) * 0.3, (sessions, sessions))
+        if joint:
+            out[name] = (level - quality * unit + noise[:1]).astype(float)
+        else:
+            out[name] = np.where(k <= t, level + unit * (drift * (t - k) - quality) + noise, np.nan)
+    return out
+
+
+def result(strategy: str = "er-rand", buffer_size: int | None = 3, person: str = "0", seed: int = 0,
+           scenario: str = "faceworld-quick", quality: float = 0.0, drift: float = 1.0) -> dict:
+    """One valid result: the run (strategy, buffer_size, person, seed) of the stock card ``scenario``."""
+    card = load_card(scenario)
+    sessions = card.data["source"]["sessions"]
+    params = {} if buffer_size is None else {"buffer_size": buffer_size}
+    spec = RunSpec(strategy, params, card.name, str(person), int(seed))
+    rng = np.random.default_rng([zlib.crc32(strategy.encode()), buffer_size or 0, int(person), seed])
+    kind = "joint" if strategy in JOINT else "sequential"
+    scores = matrices(sessions, kind == "joint", quality, drift, rng)
+    with mock.patch.object(results, "provenance", _provenance):
+        return results.make_result(spec, SimpleNamespace(kind=kind), SimpleNamespace(name=card.name, card=card),
+                                   Protocol(), scores, {"total_s": 1.0})
+
+
+def write(data: dict, out: Path, name: Path | str | None = None) -> Path:
+    """Write ``data`` where the runner would, ``out/<scenario>/<strategy>[-k<K>]/person<P>-seed<S>.json``,
+    or at ``out / name``; NaN allowed, so that tests can write bad files too."""
+    strategy = data["strategy"]
+    spec = RunSpec(strategy["name"], strategy["params"], data["scenario"]["name"], data["person"], data["seed"])
+    path = Path(out) / name if name else spec.result_path(Path(out), data["scenario"]["name"])
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(data, indent=1, allow_nan=True) + "\n")
+    return path
+
+
+#: A small board: strategy -> (buffer sizes or [None], quality, drift).
+BOARD = {
+    "naive": ([None], 0.0, 3.0),
+    "joint": ([None], 3.0, 0.0),
+    "er-rand": ([3, 5], 1.0, 1.5),
+    "er-hull": ([3, 5], 1.5, 1.0),
+}
+
+
+def write_board(out: Path, board: dict = BOARD, persons=("0", "1", "2"), seeds=(0,),
+                scenario: str = "faceworld-quick") -> list[Path]:
+    """Every run of ``board`` for ``persons`` x ``seeds`` under ``out/<scenario>``; the larger K,
+    the better (K/3 quality)."""
+    paths = []
+    for strategy, (sizes, quality, drift) in board.items():
+        for k in sizes:
+            bonus = 0.0 if k is None else k / 3
+            for person in persons:
+                for seed in seeds:
+                    data = result(strategy, k, person, seed, scenario, quality + bonus, drift / (1 + bonus))
+                    paths.append(write(data, out))
+    return paths

@@ -1,0 +1,275 @@
+"""The leaderboard: validation of result files, aggregation with intervals, ranking, rendering."""
+
+import io
+import json
+import math
+import shutil
+
+import numpy as np
+import pandas as pd
+import pytest
+from rich.console import Console
+from scipy import stats
+
+import fake_results
+from facebench import leaderboard as lb
+from facebench import tables
+from facebench.cards import Card
+from facebench.cli import main
+
+SCENARIO = "faceworld-quick"
+
+
+@pytest.fixture(scope="module")
+def board_dir(tmp_path_factory):
+    """A valid board: naive, joint, er-rand and er-hull at K 3 and 5; persons 0-2, seed 0."""
+    out = tmp_path_factory.mktemp("results")
+    fake_results.write_board(out)
+    return out / SCENARIO
+
+
+@pytest.fixture
+def copy(board_dir, tmp_path):
+    """A fresh copy of the valid board to spoil."""
+    return shutil.copytree(board_dir, tmp_path / SCENARIO)
+
+
+def read(path):
+    return json.loads(path.read_text())
+
+
+def test_mean_interval_is_the_student_t_interval():
+    mean, half = lb.mean_interval([1.0, 2.0, 3.0])
+    # t(0.975, 2) = 4.302653; s = 1; half-width = 4.302653 / sqrt(3)
+    assert mean == 2.0 and half == pytest.approx(2.484138, abs=1e-6)
+    mean, half = lb.mean_interval([0.7])
+    assert mean == 0.7 and math.isnan(half)
+
+
+def test_a_row_is_the_mean_over_persons_and_seeds_in_print_scale(board_dir):
+    table = lb.aggregate(lb.load(board_dir))
+    row = table[(table["method"] == "er-rand") & (table["K"] == 3)].iloc[0]
+    values = [10 * read(p)["scores"]["recon_perceptual"]["aip"] for p in sorted((board_dir / "er-rand-k3").iterdir())]
+    assert row["n"] == 3
+    assert row["recon_perceptual_aip_x10"] == pytest.approx(np.mean(values))
+    low, high = stats.t.interval(0.95, 2, loc=np.mean(values), scale=stats.sem(values))
+    assert row["recon_perceptual_aip_x10_ci95"] == pytest.approx((high - low) / 2)
+    psnr = [read(p)["scores"]["recon_psnr"]["aip"] for p in sorted((board_dir / "er-rand-k3").iterdir())]
+    assert row["recon_psnr_aip"] == pytest.approx(np.mean(psnr))  # PSNR is printed as is
+    joint = table[table["method"] == "joint"].iloc[0]
+    assert math.isnan(joint["recon_perceptual_forgetting_x10"])  # one model forgets nothing: no number
+
+
+def test_rows_are_ranked_within_each_k_by_reconstruction_aip_of_perceptual_distance(board_dir):
+    table = lb.aggregate(lb.load(board_dir))
+    assert [(lb.k_label(k), m, r) for k, m, r in zip(table["K"], table["method"], table["rank"])] == [
+        ("-", "joint", 1), ("-", "naive", 2),
+        ("3", "er-hull", 1), ("3", "er-rand", 2),
+        ("5", "er-hull", 1), ("5", "er-rand", 2),
+    ]
+    for _, group in table.groupby("K", dropna=False):
+        assert group["recon_perceptual_aip_x10"].is_monotonic_increasing
+
+
+def test_a_row_of_one_run_has_no_interval_and_shows_it(tmp_path):
+    fake_results.write_board(tmp_path, persons=("0",))
+    board = lb.load(tmp_path / SCENARIO)
+    table = lb.aggregate(board)
+    assert table["n"].eq(1).all() and table["recon_perceptual_aip_x10_ci95"].isna().all()
+    assert " ± — |" in tables.markdown(board, table)
+    rows = json.loads(tables.as_json(board, table))["rows"]
+    assert rows[0]["recon_perceptual_aip_x10_ci95"] is None
+
+
+def test_the_board_files_say_the_same_thing(board_dir, tmp_path):
+    board = lb.load(board_dir)
+    table = lb.aggregate(board)
+    written = tables.write_board(board, table, tmp_path)
+    names = {p.relative_to(tmp_path).as_posix() for p in written}
+    assert {"LEADERBOARD.md", "leaderboard.csv", "leaderboard.json", "plots/aip_forgetting_vs_k.png",
+            "plots/session0_over_time.png", "plots/matrix_recon_perceptual.png"} <= names
+    assert all(p.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" for p in written if p.suffix == ".png")
+    csv = pd.read_csv(tmp_path / "leaderboard.csv")
+    assert list(csv["method"]) == list(table["method"])
+    assert np.allclose(csv["synth_frechet_aip"], table["synth_frechet_aip"])
+    payload = json.loads((tmp_path / "leaderboard.json").read_text())
+    assert payload["primary"] == "recon_perceptual_aip_x10" and payload["skipped"] == []
+    assert [r["method"] for r in payload["rows"]] == list(table["method"])
+    assert payload["rows"][0]["K"] is None and payload["rows"][2]["K"] == 3
+    markdown = (tmp_path / "LEADERBOARD.md").read_text()
+    best = table.iloc[2]
+    cell = f"{best['recon_perceptual_aip_x10']:.2f} ± {best['recon_perceptual_aip_x10_ci95']:.2f}"
+    assert f"| 3 | 1 | er-hull | 3 | {cell} |" in markdown
+    assert "18 runs from 18 result files" in markdown
+    # the board's own leaderboard.json beside the results is not read as a result
+    shutil.copy(tmp_path / "leaderboard.json", board_dir / "leaderboard.json")
+    try:
+        assert lb.check(board_dir) == [] and len(lb.load(board_dir).runs) == 18
+    finally:
+        (board_dir / "leaderboard.json").unlink()
+
+
+def test_the_terminal_table_has_a_section_per_k(board_dir):
+    board = lb.load(board_dir)
+    console = Console(file=io.StringIO(), width=220, record=True)
+    console.print(tables.rich_table(board, lb.aggregate(board)))
+    text = console.export_text()
+    assert "faceworld-quick leaderboard" in text and "rec. perceptual" in text and "forgetting ×10 ↓" in text
+    assert [line.split()[:3] for line in text.splitlines() if line.split()[:1] in (["-"], ["3"], ["5"])] == [
+        ["-", "1", "joint"], ["-", "2", "naive"], ["3", "1", "er-hull"], ["3", "2", "er-rand"],
+        ["5", "1", "er-hull"], ["5", "2", "er-rand"]]
+
+
+def test_a_valid_board_passes_the_check(board_dir):
+    assert lb.check(board_dir) == []
+
+
+# Each bad input: how to spoil er-rand-k3/person1-seed0.json (or the joint file), and the line.
+def _set(field, value):
+    def spoil(data):
+        *parents, last = field.split(".")
+        for key in parents:
+            data = data[key]
+        data[last] = value
+    return spoil
+
+
+def _restamp_card(data):
+    data["scenario"]["card"]["resolution"] = 32
+    data["scenario"]["card_sha256"] = Card(None, data["scenario"]["card"]).sha256
+
+
+def _unset(field):
+    def spoil(data):
+        *parents, last = field.split(".")
+        for key in parents:
+            data = data[key]
+        del data[last]
+    return spoil
+
+
+def _entry(score, t, k, value):
+    def spoil(data):
+        data["scores"][score]["matrix"][t][k] = value
+    return spoil
+
+
+BAD = {
+    "other schema version": (_set("schema", "facebench.result/2"),
+                             "schema: 'facebench.result/2', expected 'facebench.result/1'"),
+    "missing matrix entry": (_entry("recon_identity", 2, 1, None), "scores.recon_identity.matrix[2][1]: missing"),
+    "value above the diagonal": (_entry("recon_identity", 0, 2, 0.5),
+                                 "scores.recon_identity.matrix[0][2]: expected null above the diagonal, got 0.5"),
+    "text in a matrix": (_entry("synth_frechet", 1, 1, "n/a"),
+                         "scores.synth_frechet.matrix[1][1]: expected a number, got 'n/a'"),
+    "not finite": (_entry("recon_psnr", 1, 0, float("inf")),
+                   "scores.recon_psnr.matrix[1][0]: not a finite number: inf"),
+    "summary that is not the matrix's": (_set("scores.recon_perceptual.aip", 0.01),
+                                         "scores.recon_perceptual.aip: 0.01, but the matrix gives"),
+    "wrong direction": (_set("scores.recon_identity.direction", "lower"),
+                        "scores.recon_identity.direction: 'lower', expected 'higher'"),
+    "card of another hash than the stock card": (_restamp_card, "differs from stock card 'faceworld-quick'"),
+    "card hash that is not the card's": (_set("scenario.card.resolution", 32),
+                                         "is not the hash of the card in the file"),
+    "no commit": (_set("provenance.git_commit", None), "provenance.git_commit: not recorded"),
+    "no torch version": (_unset("provenance.torch"), "provenance.torch: missing"),
+    "seed as text": (_set("seed", "0"), "seed: expected an integer, got '0'"),
+    "missing score": (_unset("scores.synth_identity"), "scores.synth_identity: missing"),
+}
+TARGET = "er-rand-k3/person1-seed0.json"
+
+
+@pytest.mark.parametrize("case", BAD)
+def test_a_bad_file_fails_the_check_and_is_skipped_by_the_view(copy, case):
+    spoil, expected = BAD[case]
+    path = copy / TARGET
+    data = read(path)
+    spoil(data)
+    fake_results.write(data, copy, TARGET)
+    problems = lb.check(copy)
+    assert len(problems) == 1 and problems[0].startswith(f"{path}: ") and expected in problems[0], problems
+    _assert_skipped(copy, path, problems)
+
+
+def _assert_skipped(folder, path, problems):
+    board = lb.load(folder)
+    assert board.skipped == tuple(problems) and board.skipped_files == 1 and board.files == 18 and len(board.runs) == 17
+    table = lb.aggregate(board)
+    row = table[(table["method"] == "er-rand") & (table["K"] == 3)].iloc[0]
+    good = [read(p)["scores"]["recon_perceptual"]["aip"] * 10 for p in (folder / "er-rand-k3").iterdir() if p != path]
+    assert row["n"] == 2 and row["recon_perceptual_aip_x10"] == pytest.approx(np.mean(good))
+    assert "1 file skipped:" in tables.markdown(board, table)
+    assert json.loads(tables.as_json(board, table))["skipped"] == list(problems)
+
+
+@pytest.mark.parametrize("text, expected", [
+    (lambda full: full[: len(full) // 2], "not valid JSON (truncated or corrupt?)"),
+    (lambda full: "{\x00garbage", "not valid JSON (truncated or corrupt?)"),
+    (lambda full: "", "empty file"),
+    (lambda full: "[1, 2]", "not a result file: expected a JSON object"),
+], ids=["truncated", "corrupt", "empty", "not an object"])
+def test_unreadable_json_is_named(copy, text, expected):
+    path = copy / TARGET
+    path.write_text(text(path.read_text()))
+    problems = lb.check(copy)
+    assert len(problems) == 1 and problems[0].startswith(f"{path}: {expected}"), problems
+    _assert_skipped(copy, path, problems)
+
+
+def test_a_joint_matrix_must_be_one_row(copy):
+    path = copy / "joint/person0-seed0.json"
+    data = read(path)
+    data["scores"]["recon_perceptual"]["matrix"] *= 3
+    fake_results.write(data, copy, "joint/person0-seed0.json")
+    assert lb.check(copy) == [f"{path}: scores.recon_perceptual.matrix: expected 1 x 3 (joint)"]
+
+
+def test_another_scenario_mixed_in_is_named(copy):
+    other = fake_results.write(fake_results.result("er-rand", 3, "0", 0, scenario="faceworld"), copy.parent)
+    moved = copy / "er-rand-k3" / "person0-seed9.json"
+    other.rename(moved)
+    problems = lb.check(copy)
+    assert problems == [f"{moved}: scenario.name: 'faceworld' mixed into a board of 'faceworld-quick'"]
+    board = lb.load(copy)
+    assert board.scenario == SCENARIO and board.skipped == tuple(problems) and len(board.runs) == 18
+
+
+def test_a_duplicate_run_is_named_with_its_twin(copy):
+    twin = copy / "er-rand-k3" / "rerun.json"
+    shutil.copy(copy / TARGET, twin)
+    assert lb.check(copy) == [
+        f"{twin}: strategy: the same run (er-rand buffer_size=3, person 1, seed 0) as {copy / TARGET}"]
+    assert len(lb.load(copy).runs) == 18
+
+
+def test_no_result_files(tmp_path):
+    assert lb.check(tmp_path) == [f"{tmp_path}: no result files (*.json) under it"]
+    with pytest.raises(lb.LeaderboardError, match="no result files"):
+        lb.load(tmp_path)
+    with pytest.raises(lb.LeaderboardError, match="no such folder"):
+        lb.load(tmp_path / "absent")
+
+
+def test_a_folder_of_only_bad_files_makes_no_board(tmp_path):
+    (tmp_path / "a.json").write_text("{")
+    with pytest.raises(lb.LeaderboardError, match=r"no valid result file among 1: .*a.json: not valid JSON"):
+        lb.load(tmp_path)
+
+
+def test_check_command_exits_non_zero_and_names_each_problem(copy, capsys):
+    assert main(["leaderboard", str(copy), "--check"]) == 0
+    assert "18 result files, all valid" in capsys.readouterr().out
+    (copy / TARGET).write_text("{")
+    assert main(["leaderboard", str(copy), "--check"]) == 1
+    out = capsys.readouterr().out
+    assert f"{copy / TARGET}: not valid JSON" in out and "1 problem in 18 result files" in out
+
+
+def test_leaderboard_command_prints_the_format_and_writes_the_files(copy, tmp_path, capsys):
+    (copy / TARGET).write_text("{")
+    out = tmp_path / "board"
+    assert main(["leaderboard", str(copy), "--format", "csv", "--out", str(out)]) == 0
+    printed = capsys.readouterr()
+    assert pd.read_csv(io.StringIO(printed.out))["n"].tolist() == [3, 3, 3, 2, 3, 3]
+    assert "1 file skipped:" in printed.err and f"{copy / TARGET}: not valid JSON" in printed.err
+    assert (out / "LEADERBOARD.md").exists() and (out / "plots" / "session0_over_time.png").exists()

@@ -1,0 +1,143 @@
+"""`facebench run`: every built-in strategy end to end on the quick card, the result file,
+resume after a real kill, and every bad input of issue 4."""
+
+import json
+import math
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import torch
+
+from facebench.cli import main
+from facebench.registry import list_strategies
+from facebench.runner import RunError, RunSpec, run
+
+QUICK = "faceworld-quick"
+BUILT_IN = ["naive", "joint", "cumulative", "er-rand", "er-hull", "kmeans", "reservoir"]
+
+
+@pytest.fixture(autouse=True)
+def _anchor_cache(tmp_path_factory, monkeypatch):
+    monkeypatch.setenv("FACEBENCH_CACHE", str(tmp_path_factory.getbasetemp() / "cache"))
+
+
+def _params(name):
+    return {"buffer_size": 2} if name in ("er-rand", "er-hull", "kmeans", "reservoir") else {}
+
+
+@pytest.mark.parametrize("name", BUILT_IN)
+def test_every_builtin_strategy_runs_on_the_quick_card(name, tmp_path):
+    path = run(RunSpec(name, _params(name), QUICK, "0", 0), tmp_path)
+    result = json.loads(path.read_text())
+    assert result["schema"] == "facebench.result/1"
+    assert result["strategy"]["name"] == name and result["strategy"]["params"] == _params(name)
+    assert result["sessions"] == 3
+    for score in result["scores"].values():
+        matrix = score["matrix"]
+        if name == "joint":
+            assert len(matrix) == 1 and all(v is not None for v in matrix[0])
+            assert score["forgetting"] is None
+        else:
+            assert [sum(v is not None for v in row) for row in matrix] == [1, 2, 3]
+            assert math.isfinite(score["forgetting"])
+        assert math.isfinite(score["aip"])
+    for key in ("anchors_s", "train_s", "eval_s", "select_s", "total_s"):
+        assert result["timing"][key] >= 0
+    assert result["provenance"]["torch"] == torch.__version__
+    assert result["scenario"]["card_sha256"] and result["protocol"]["steps_per_session"] == 30
+
+
+def test_registry_holds_the_built_ins():
+    assert set(BUILT_IN) <= {entry.name for entry in list_strategies()}
+
+
+def test_existing_result_needs_force(tmp_path):
+    spec = RunSpec("naive", {}, QUICK, "1", 0)
+    path = run(spec, tmp_path)
+    with pytest.raises(RunError, match="exists; use --force"):
+        run(spec, tmp_path)
+    before = path.stat().st_mtime_ns
+    time.sleep(0.01)
+    assert run(spec, tmp_path, force=True) == path and path.stat().st_mtime_ns != before
+
+
+def _cli(*args, **env):
+    return subprocess.run([sys.executable, "-m", "facebench.cli", *args], capture_output=True, text=True,
+                          env={**os.environ, **env})
+
+
+def test_resume_after_a_real_kill_gives_the_uninterrupted_numbers(tmp_path):
+    args = ["run", "--strategy", "er-hull", "--buffer-size", "2", "--scenario", QUICK, "--threads", "1"]
+    whole = _cli(*args, "--out", str(tmp_path / "whole"))
+    assert whole.returncode == 0, whole.stderr
+    out = tmp_path / "killed"
+    proc = subprocess.Popen([sys.executable, "-m", "facebench.cli", *args, "--out", str(out)],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    ckpt = out / QUICK / "er-hull-k2" / "person0-seed0.ckpt"
+    deadline = time.time() + 300
+    while not ckpt.exists() and proc.poll() is None and time.time() < deadline:
+        time.sleep(0.05)
+    assert proc.poll() is None, "the run ended before its first checkpoint"
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+    assert not (out / QUICK / "er-hull-k2" / "person0-seed0.json").exists()
+    resumed = _cli(*args, "--out", str(out), "--resume")
+    assert resumed.returncode == 0, resumed.stderr
+    a = json.loads((tmp_path / "whole" / QUICK / "er-hull-k2" / "person0-seed0.json").read_text())
+    b = json.loads((out / QUICK / "er-hull-k2" / "person0-seed0.json").read_text())
+    assert a["scores"] == b["scores"]
+    assert not ckpt.exists()
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["--strategy", "er-hul", "--buffer-size", "3"], "unknown strategy 'er-hul'; did you mean 'er-hull'?"),
+    (["--strategy", "er-hull"], "needs buffer_size"),
+    (["--strategy", "er-hull", "--buffer-size", "0"], "buffer_size must be a positive integer"),
+    (["--strategy", "naive", "--buffer-size", "3"], "takes no parameter buffer_size"),
+    (["--strategy", "naive", "--scenario", "nowhere"], "unknown scenario 'nowhere'"),
+    (["--strategy", "naive", "--scenario", QUICK, "--person", "7"], "unknown person '7'"),
+])
+def test_bad_input_is_one_clear_line_and_exit_2(argv, message, capsys, tmp_path):
+    assert main(["run", *argv, "--out", str(tmp_path)]) == 2
+    err = capsys.readouterr().err
+    assert message in err and "Traceback" not in err
+    assert not list(tmp_path.rglob("*.json"))
+
+
+def test_result_directory_that_is_not_writable(tmp_path, capsys):
+    blocker = tmp_path / "file"
+    blocker.write_text("")
+    assert main(["run", "--strategy", "naive", "--scenario", QUICK, "--out", str(blocker / "sub")]) == 2
+    assert "not writable" in capsys.readouterr().err
+
+
+def test_nan_loss_stops_with_session_and_step_and_keeps_the_checkpoint(tmp_path, capsys, monkeypatch):
+    from facebench import registry
+    from facebench.personalize import ReconstructionCriterion
+
+    calls = {"n": 0}
+    real = ReconstructionCriterion.forward
+
+    def poisoned(self, output, target):
+        calls["n"] += 1
+        loss = real(self, output, target)
+        return loss * float("nan") if calls["n"] > 35 else loss  # session 1, step 6 on the quick card
+
+    monkeypatch.setattr(ReconstructionCriterion, "forward", poisoned)
+    assert registry.get_strategy("naive")
+    assert main(["run", "--strategy", "naive", "--scenario", QUICK, "--out", str(tmp_path)]) == 2
+    err = capsys.readouterr().err
+    assert "non-finite fine-tuning loss" in err and "session 1, step 6" in err
+    folder = tmp_path / QUICK / "naive"
+    assert (folder / "person0-seed0.ckpt").exists() and not (folder / "person0-seed0.json").exists()
+
+
+def test_result_path_names_strategy_parameters_person_and_seed(tmp_path):
+    spec = RunSpec("er-hull", {"buffer_size": 5}, QUICK, "1", 3)
+    assert spec.result_path(tmp_path, QUICK) == tmp_path / QUICK / "er-hull-k5" / "person1-seed3.json"
+    assert Path(RunSpec("naive").result_path(tmp_path, "faceworld")).name == "person0-seed0.json"
