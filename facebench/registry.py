@@ -1,0 +1,286 @@
+"""The strategy registry (public): every strategy by name, with its kind, parameters and description.
+
+``@register_strategy(name)`` registers either
+
+- a replay strategy: a class derived from Avalanche's ``ExemplarsBuffer``, normally
+  ``facebench.replay.ReplayBuffer`` (implement ``select``), or a stock Avalanche storage policy
+  whose constructor takes ``max_size``. It is used through Avalanche's ``ReplayPlugin`` and
+  takes the parameter ``buffer_size`` (K, required, a positive integer), given to the class as
+  ``max_size``;
+- or a factory function returning the list of Avalanche plugins of a non-replay strategy.
+  The decorator states its ``kind``: "sequential" (one model fine-tuned through the sessions in
+  order) or "joint" (one fine-tuning on all sessions' data at once), and whether the training
+  data of a sequential strategy are ``cumulative`` (at each session, all data seen so far).
+
+A strategy's other parameters are those of the class's constructor or of the factory, with
+their defaults; ``seed`` is not one: a constructor or factory that declares it receives the
+run's seed. Its description is the first line of its docstring.
+
+Discovery, on the first lookup: every module of the package ``facebench.strategies`` (the
+built-ins), then the entry points of the group ``facebench.strategies`` (third-party plugins).
+An entry point names a module (whose decorators register its strategies) or a class or factory
+(registered under the entry point's name unless its own decorator did). A plugin that fails to
+import, takes a name already taken or registers the wrong kind of object is reported in a
+``PluginWarning`` naming it, and the others load as usual.
+"""
+
+from __future__ import annotations
+
+import difflib
+import fnmatch
+import importlib
+import inspect
+import pkgutil
+import re
+import sys
+import warnings
+from dataclasses import dataclass
+from importlib.metadata import entry_points
+from numbers import Integral
+from typing import Any, Callable, Mapping
+
+from facebench.errors import FacebenchError
+
+GROUP = "facebench.strategies"
+"""The entry-point group of third-party strategies, and the package of the built-in ones."""
+
+KINDS = ("sequential", "joint")
+REQUIRED = inspect.Parameter.empty
+"""The default of a parameter that has none."""
+
+
+class StrategyError(FacebenchError):
+    """An unknown strategy, a bad registration, or parameters the strategy does not accept."""
+
+
+class PluginWarning(UserWarning):
+    """A third-party strategy plugin could not be loaded."""
+
+
+@dataclass(frozen=True)
+class StrategyEntry:
+    """A registered strategy.
+
+    ``parameters``: ``inspect.Parameter`` objects (keyword-only), ``buffer_size`` first for a
+    replay strategy; a parameter's ``default`` is ``REQUIRED`` if it has none. ``origin``:
+    "built-in" (registered by a module of ``facebench.strategies``, whoever imported it first),
+    "plugin NAME (VALUE)" (loaded by discovery from that entry point), else the registering module.
+    """
+
+    name: str
+    target: Callable
+    kind: str
+    cumulative: bool
+    description: str
+    parameters: tuple[inspect.Parameter, ...]
+    origin: str
+
+    @property
+    def is_replay(self) -> bool:
+        """True for a buffer class used through ``ReplayPlugin``."""
+        return isinstance(self.target, type)
+
+    @property
+    def takes_buffer_size(self) -> bool:
+        return any(p.name == "buffer_size" for p in self.parameters)
+
+    def resolve_params(self, params: Mapping[str, Any] | None = None) -> dict:
+        """``params`` checked and completed with the defaults, in the order of ``parameters``.
+
+        Strings are converted to the type of the parameter's default (or annotation) when that
+        is int, float or bool. Raises ``StrategyError`` for an unknown or missing parameter and
+        for a ``buffer_size`` that is not a positive integer.
+        """
+        params = dict(params or {})
+        names = [p.name for p in self.parameters]
+        unknown = sorted(set(params) - set(names))
+        if unknown:
+            takes = f"its parameters: {', '.join(names)}" if names else "it takes none"
+            raise StrategyError(f"strategy '{self.name}' takes no parameter {', '.join(unknown)} ({takes})")
+        resolved = {}
+        for p in self.parameters:
+            if p.name in params:
+                resolved[p.name] = _coerce(self.name, p, params[p.name])
+            elif p.default is REQUIRED:
+                what = " (K, the most items the buffer holds)" if p.name == "buffer_size" else ""
+                raise StrategyError(f"strategy '{self.name}' needs {p.name}{what}")
+            else:
+                resolved[p.name] = p.default
+        k = resolved.get("buffer_size")
+        if self.is_replay and not (isinstance(k, Integral) and not isinstance(k, bool) and k >= 1):
+            raise StrategyError(f"strategy '{self.name}': buffer_size must be a positive integer, got {k!r}")
+        return resolved
+
+    def make_buffer(self, params: Mapping[str, Any] | None = None, seed: int = 0):
+        """A replay strategy's storage policy (``ExemplarsBuffer``) for these parameters and run seed."""
+        if not self.is_replay:
+            raise StrategyError(f"strategy '{self.name}' is not a replay strategy")
+        kwargs = self.resolve_params(params)
+        kwargs["max_size"] = kwargs.pop("buffer_size")
+        return self.target(**_with_seed(self.target, kwargs, seed))
+
+    def plugins(self, params: Mapping[str, Any] | None = None, seed: int = 0,
+                replay_batch_size: int | None = None) -> list:
+        """The Avalanche plugins of a run with these parameters and seed.
+
+        A replay strategy gives ``[ReplayPlugin(mem_size=K, storage_policy=buffer)]``, whose
+        mini-batches hold the template's ``train_mb_size`` new samples and
+        ``replay_batch_size`` replayed ones (default: ``train_mb_size`` too).
+        """
+        if self.is_replay:
+            from avalanche.training.plugins import ReplayPlugin
+
+            buffer = self.make_buffer(params, seed)
+            return [ReplayPlugin(mem_size=buffer.max_size, storage_policy=buffer, batch_size_mem=replay_batch_size)]
+        plugins = self.target(**_with_seed(self.target, self.resolve_params(params), seed))
+        if not isinstance(plugins, (list, tuple)):
+            raise StrategyError(f"strategy '{self.name}': its factory must return a list of Avalanche plugins, "
+                                f"got {type(plugins).__name__}")
+        return list(plugins)
+
+
+_ENTRIES: dict[str, StrategyEntry] = {}
+_discovery = "pending"  # then "running", "done"
+_origin: str | None = None  # set while discovery imports a module
+
+
+def register_strategy(name: str, *, kind: str = "sequential", cumulative: bool = False):
+    """Decorator: register a replay buffer class or a plugin factory as strategy ``name``.
+
+    ``kind`` and ``cumulative`` concern factories (see the module docstring); a replay
+    strategy is sequential and not cumulative. Returns the object unchanged.
+    """
+    if not isinstance(name, str) or not re.fullmatch(r"[a-z0-9][a-z0-9._-]*", name):
+        raise StrategyError(f"invalid strategy name {name!r}: use lower-case letters, digits, '-', '_' and '.'")
+    if kind not in KINDS:
+        raise StrategyError(f"strategy '{name}': kind must be one of {', '.join(KINDS)}, got {kind!r}")
+    module = sys._getframe(1).f_globals.get("__name__", "?")  # the module that registers it
+    origin = _origin or ("built-in" if module.startswith(GROUP + ".") else module)
+
+    def decorate(target):
+        entry = _entry(name, target, kind, cumulative, origin)
+        taken = _ENTRIES.get(name)
+        if taken is not None and _qualname(taken.target) != _qualname(target):
+            raise StrategyError(f"strategy name '{name}' is already taken by {_qualname(taken.target)} "
+                                f"({taken.origin})")
+        _ENTRIES[name] = entry
+        return target
+
+    return decorate
+
+
+def get_strategy(name: str) -> StrategyEntry:
+    """The strategy registered as ``name``; ``StrategyError`` naming the known ones otherwise."""
+    _discover()
+    if name in _ENTRIES:
+        return _ENTRIES[name]
+    known = sorted(_ENTRIES)
+    close = difflib.get_close_matches(str(name), known, n=1)
+    hint = f"; did you mean '{close[0]}'?" if close else ""
+    raise StrategyError(f"unknown strategy '{name}'{hint} (known: {', '.join(known)})")
+
+
+def list_strategies(pattern: str | None = None) -> list[StrategyEntry]:
+    """Every registered strategy whose name matches the shell-style ``pattern`` (all if None), by name."""
+    _discover()
+    return [_ENTRIES[n] for n in sorted(_ENTRIES) if pattern is None or fnmatch.fnmatchcase(n, pattern)]
+
+
+def _discover() -> None:
+    global _discovery, _origin
+    if _discovery != "pending":
+        return
+    _discovery = "running"
+    try:
+        package = importlib.import_module(GROUP)
+        for module in sorted(m.name for m in pkgutil.iter_modules(package.__path__)):
+            if not module.startswith("_"):
+                _origin = "built-in"
+                importlib.import_module(f"{GROUP}.{module}")
+        for point in sorted(entry_points(group=GROUP), key=lambda p: p.name):
+            _origin = f"plugin {point.name} ({point.value})"
+            try:
+                _load_plugin(point)
+            except Exception as error:  # a broken plugin must not break the others
+                warnings.warn(f"strategy plugin '{point.name}' ({point.value}) not loaded: {error}",
+                              PluginWarning, stacklevel=3)
+    except BaseException:
+        _discovery = "pending"  # a broken built-in fails every lookup, not just the first
+        raise
+    finally:
+        _origin = None
+    _discovery = "done"
+
+
+def _load_plugin(point) -> None:
+    target = point.load()
+    if inspect.ismodule(target) or any(e.target is target for e in _ENTRIES.values()):
+        return  # its decorators registered it
+    register_strategy(point.name)(target)
+
+
+def _entry(name: str, target, kind: str, cumulative: bool, origin: str | None = None) -> StrategyEntry:
+    if isinstance(target, type):
+        from avalanche.training.storage_policy import ExemplarsBuffer
+
+        if not issubclass(target, ExemplarsBuffer):
+            raise StrategyError(f"strategy '{name}': {_qualname(target)} is a class but not an Avalanche "
+                                "ExemplarsBuffer (derive it from facebench.replay.ReplayBuffer)")
+        if inspect.isabstract(target):
+            missing = ", ".join(sorted(target.__abstractmethods__))
+            raise StrategyError(f"strategy '{name}': {_qualname(target)} does not implement {missing}")
+        if kind != "sequential" or cumulative:
+            raise StrategyError(f"strategy '{name}': a replay strategy is sequential and not cumulative")
+    elif not inspect.isfunction(target):
+        raise StrategyError(f"strategy '{name}': expected a replay buffer class or a plugin factory function, "
+                            f"got {type(target).__name__}")
+    doc = inspect.cleandoc(target.__doc__ or "")
+    return StrategyEntry(
+        name=name,
+        target=target,
+        kind=kind,
+        cumulative=cumulative,
+        description=doc.splitlines()[0] if doc else "",
+        parameters=_parameters(name, target),
+        origin=origin or _origin or target.__module__,
+    )
+
+
+def _parameters(name: str, target) -> tuple[inspect.Parameter, ...]:
+    """The user-facing parameters of a buffer class's constructor or of a factory."""
+    signature = inspect.signature(target)
+    out = []
+    if isinstance(target, type):
+        if "max_size" not in signature.parameters:
+            raise StrategyError(f"strategy '{name}': the constructor of {_qualname(target)} must take max_size")
+        out.append(inspect.Parameter("buffer_size", inspect.Parameter.KEYWORD_ONLY, annotation=int))
+    for p in signature.parameters.values():
+        if p.name in ("max_size", "seed") or p.kind in (p.VAR_POSITIONAL, p.VAR_KEYWORD):
+            continue
+        out.append(p.replace(kind=inspect.Parameter.KEYWORD_ONLY))
+    return tuple(out)
+
+
+def _with_seed(target, kwargs: dict, seed: int) -> dict:
+    return {**kwargs, "seed": seed} if "seed" in inspect.signature(target).parameters else kwargs
+
+
+def _coerce(strategy: str, p: inspect.Parameter, value):
+    if not isinstance(value, str):
+        return value
+    kind = type(p.default) if p.default not in (REQUIRED, None) else p.annotation
+    kind = {"int": int, "float": float, "bool": bool}.get(kind, kind)  # string annotations
+    try:
+        if kind is bool:
+            if value.lower() not in ("true", "false", "1", "0", "yes", "no"):
+                raise ValueError(value)
+            return value.lower() in ("true", "1", "yes")
+        if kind in (int, float):
+            return kind(value)
+    except ValueError:
+        raise StrategyError(f"strategy '{strategy}': {p.name} must be {kind.__name__}, got {value!r}") from None
+    return value
+
+
+def _qualname(target) -> str:
+    return f"{getattr(target, '__module__', '?')}.{getattr(target, '__qualname__', repr(target))}"

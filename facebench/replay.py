@@ -1,0 +1,185 @@
+"""The base class of replay strategies: an Avalanche storage policy that delegates one decision.
+
+A replay strategy subclasses ``ReplayBuffer`` and implements only
+
+    select(self, pool: Pool, k: int, rng: numpy.random.Generator) -> list[int]
+
+which returns the indices (distinct, at most k) of the pool items to keep. The buffer is used
+through Avalanche's ``ReplayPlugin``: after each training experience the plugin calls
+``update``, which builds the pool = (the buffer so far) + (the experience's training items),
+calls ``select`` with the buffer's own generator (seeded from the run seed), checks the
+answer and keeps the chosen items as the new buffer.
+
+Items are those of the personalisation datasets: tuples ``(w, x, t)`` (latent (D,), image
+(3, H, W), task label 0) with the data attributes ``targets_task_labels`` and ``session``.
+When an item first enters the pool the buffer adds a third attribute, ``spread``: the mean
+Euclidean distance from the item's latent to the other training latents of its session
+(the whole session is in the experience at that moment; 0 for a session of one item). It
+travels with the item, so ER-Hull can use it sessions later.
+"""
+
+from __future__ import annotations
+
+import time
+from abc import abstractmethod
+from dataclasses import dataclass
+from numbers import Integral
+
+import numpy as np
+import torch
+from avalanche.benchmarks.utils import AvalancheDataset, DataAttribute
+from avalanche.benchmarks.utils.utils import concat_datasets
+from avalanche.training.storage_policy import ExemplarsBuffer
+
+
+@dataclass(frozen=True, eq=False)
+class Pool:
+    """The items a replay strategy chooses from, index i for item i.
+
+    latents: float32 (N, D), the anchors w.  images: torch float (N, 3, H, W).
+    sessions: int64 (N,), each item's session.  spread: float64 (N,), each item's mean
+    distance to the other training latents of its session (latent units).
+    """
+
+    latents: np.ndarray
+    images: torch.Tensor
+    sessions: np.ndarray
+    spread: np.ndarray
+
+    def __len__(self) -> int:
+        return len(self.sessions)
+
+    @classmethod
+    def from_dataset(cls, data: AvalancheDataset) -> "Pool":
+        """The pool of a personalisation dataset that carries the ``session`` and ``spread`` attributes."""
+        items = [data[i] for i in range(len(data))]
+        return cls(
+            latents=torch.stack([torch.as_tensor(item[0]) for item in items]).numpy().astype(np.float32),
+            images=torch.stack([torch.as_tensor(item[1]) for item in items]),
+            sessions=np.asarray([int(s) for s in data.session], dtype=np.int64),
+            spread=np.asarray([float(s) for s in data.spread], dtype=np.float64),
+        )
+
+
+def session_spread(latents: np.ndarray, sessions: np.ndarray) -> np.ndarray:
+    """Per item: the mean Euclidean distance from its latent to the other latents of its session
+    (0 for an item alone in its session). latents (N, D), sessions (N,) -> (N,) float64."""
+    w = np.asarray(latents, dtype=np.float64)
+    sessions = np.asarray(sessions)
+    spread = np.zeros(len(w))
+    for s in np.unique(sessions):
+        members = np.flatnonzero(sessions == s)
+        if len(members) > 1:
+            dist = np.linalg.norm(w[members, None] - w[None, members], axis=-1)
+            spread[members] = dist.sum(1) / (len(members) - 1)
+    return spread
+
+
+class ReplayBuffer(ExemplarsBuffer):
+    """Base of facebench's replay strategies (an Avalanche ``ExemplarsBuffer``); subclasses implement ``select``.
+
+    :param max_size: K, the most items the buffer holds.
+    :param seed: seeds the buffer's own ``numpy.random.Generator``, the ``rng`` given to ``select``.
+
+    ``select_seconds`` accumulates the seconds spent updating the buffer (building the pool,
+    selecting, subsetting). ``state_dict``/``load_state_dict`` cover the generator, the content
+    and that time; the buffer is also picklable as a whole.
+    """
+
+    def __init__(self, max_size: int, seed: int = 0):
+        super().__init__(max_size)
+        self.rng = np.random.default_rng(seed)
+        self.select_seconds = 0.0
+
+    @abstractmethod
+    def select(self, pool: Pool, k: int, rng: np.random.Generator) -> list[int]:
+        """The indices of the pool items to keep: distinct, in range, at most ``k`` of them.
+
+        Use only ``rng`` for randomness, so that a run is reproducible from its seed.
+        """
+
+    def update(self, strategy, **kwargs):
+        """Called by ``ReplayPlugin`` after each training experience (Avalanche's deprecated
+        entry point, overridden so that it does not warn)."""
+        self.post_adapt(strategy, strategy.experience)
+
+    def post_adapt(self, agent_state, exp):
+        """Choose the new buffer from (the buffer so far) + (the experience's items)."""
+        latents = torch.stack([torch.as_tensor(exp.dataset[i][0]) for i in range(len(exp.dataset))])
+        sessions = np.asarray([int(s) for s in exp.dataset.session])
+        new = exp.dataset.update_data_attribute("spread", session_spread(latents.numpy(), sessions).tolist())
+        # the empty initial buffer carries no data attributes, and concat keeps only the first's
+        self.buffer = self._choose(new if len(self.buffer) == 0 else self.buffer.concat(new), self.max_size)
+
+    def resize(self, strategy, new_size: int):
+        """Set K; a buffer now too large is reselected from its own items."""
+        self.max_size = new_size
+        if len(self.buffer) > new_size:
+            self.buffer = self._choose(self.buffer, new_size)
+
+    def _choose(self, data: AvalancheDataset, k: int) -> AvalancheDataset:
+        start = time.perf_counter()
+        pool = Pool.from_dataset(data)
+        chosen = self.select(pool, k, self.rng)
+        _check_selection(chosen, len(pool), k, type(self).__name__)
+        subset = data.subset(sorted(int(i) for i in chosen))
+        self.select_seconds += time.perf_counter() - start
+        return subset
+
+    def state_dict(self) -> dict:
+        """The generator's state, the buffer's content as tensors, K and ``select_seconds``."""
+        return {
+            "rng": self.rng.bit_generator.state,
+            "max_size": self.max_size,
+            "select_seconds": self.select_seconds,
+            "content": _content(self.buffer),
+        }
+
+    def load_state_dict(self, state: dict) -> None:
+        self.rng.bit_generator.state = state["rng"]
+        self.max_size = state["max_size"]
+        self.select_seconds = state["select_seconds"]
+        self.buffer = _dataset(state["content"])
+
+
+def _check_selection(chosen, n: int, k: int, who: str) -> None:
+    try:
+        picks = list(chosen)
+    except TypeError:
+        raise ValueError(f"{who}.select must return a list of indices, got {type(chosen).__name__}") from None
+    if not all(isinstance(i, Integral) and not isinstance(i, bool) for i in picks):
+        raise ValueError(f"{who}.select must return integer indices, got {picks!r}")
+    if any(not 0 <= i < n for i in picks):
+        raise ValueError(f"{who}.select returned an index out of range for a pool of {n}: {picks!r}")
+    if len(set(int(i) for i in picks)) != len(picks):
+        raise ValueError(f"{who}.select returned repeated indices: {picks!r}")
+    if len(picks) > k:
+        raise ValueError(f"{who}.select returned {len(picks)} indices, more than k = {k}")
+
+
+def _content(data: AvalancheDataset) -> dict:
+    """A buffer's items and attributes as tensors (empty tensors for an empty buffer)."""
+    if len(data) == 0:
+        return {}
+    items = [data[i] for i in range(len(data))]
+    return {
+        "latents": torch.stack([torch.as_tensor(item[0]) for item in items]),
+        "images": torch.stack([torch.as_tensor(item[1]) for item in items]),
+        "sessions": torch.as_tensor([int(s) for s in data.session]),
+        "spread": torch.as_tensor([float(s) for s in data.spread], dtype=torch.float64),
+    }
+
+
+def _dataset(content: dict) -> AvalancheDataset:
+    """The buffer dataset of ``_content``'s tensors: items (w, x, 0) with targets_task_labels, session, spread."""
+    if not content:
+        return concat_datasets([])  # what ExemplarsBuffer starts with
+    n = len(content["sessions"])
+    return AvalancheDataset(
+        [torch.utils.data.TensorDataset(content["latents"], content["images"], torch.zeros(n, dtype=torch.long))],
+        data_attributes=[
+            DataAttribute([0] * n, "targets_task_labels"),
+            DataAttribute(content["sessions"].tolist(), "session"),
+            DataAttribute(content["spread"].tolist(), "spread"),
+        ],
+    )

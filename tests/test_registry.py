@@ -1,0 +1,232 @@
+"""facebench.registry: built-ins, parameters, bad names and registrations, third-party plugins."""
+
+import inspect
+import textwrap
+import warnings
+from importlib.metadata import EntryPoint
+
+import numpy as np
+import pytest
+from avalanche.training.plugins import ReplayPlugin
+from avalanche.training.storage_policy import ReservoirSamplingBuffer
+
+import facebench
+from facebench import registry
+from facebench.registry import PluginWarning, StrategyError, register_strategy
+from facebench.replay import ReplayBuffer
+
+BUILT_IN_REPLAY = ["er-hull", "er-rand", "kmeans", "reservoir"]
+
+
+@pytest.fixture
+def fresh(monkeypatch):
+    """A registry whose changes are undone after the test (built-ins already discovered)."""
+    registry.list_strategies()
+    monkeypatch.setattr(registry, "_ENTRIES", dict(registry._ENTRIES))
+    monkeypatch.setattr(registry, "_discovery", "done")
+    return registry
+
+
+class FirstK(ReplayBuffer):
+    """Keeps the first k pool items."""
+
+    def select(self, pool, k, rng):
+        return list(range(min(k, len(pool))))
+
+
+def test_register_strategy_is_exported_by_the_package():
+    assert facebench.register_strategy is register_strategy
+
+
+def test_built_in_replay_strategies_are_listed():
+    names = [e.name for e in registry.list_strategies()]
+    assert set(BUILT_IN_REPLAY) <= set(names)
+    assert names == sorted(names)
+    for name in BUILT_IN_REPLAY:
+        entry = registry.get_strategy(name)
+        assert entry.kind == "sequential" and entry.is_replay and entry.takes_buffer_size
+        assert [p.name for p in entry.parameters] == ["buffer_size"]
+        assert entry.parameters[0].default is registry.REQUIRED
+        assert entry.description and "\n" not in entry.description
+    assert registry.get_strategy("reservoir").target is ReservoirSamplingBuffer
+
+
+def test_list_with_a_pattern():
+    assert [e.name for e in registry.list_strategies("er-*")] == ["er-hull", "er-rand"]
+    assert registry.list_strategies("nothing*") == []
+
+
+def test_unknown_name_suggests_the_nearest_and_lists_the_known():
+    with pytest.raises(StrategyError) as error:
+        registry.get_strategy("er_hull")
+    message = str(error.value)
+    assert "unknown strategy 'er_hull'" in message and "did you mean 'er-hull'?" in message
+    assert all(name in message for name in BUILT_IN_REPLAY)
+
+
+def test_replay_parameters_are_checked():
+    entry = registry.get_strategy("er-rand")
+    assert entry.resolve_params({"buffer_size": 3}) == {"buffer_size": 3}
+    assert entry.resolve_params({"buffer_size": "5"}) == {"buffer_size": 5}  # as a CLI would pass it
+    with pytest.raises(StrategyError, match="needs buffer_size"):
+        entry.resolve_params({})
+    for bad in (0, -2, 2.5, True):
+        with pytest.raises(StrategyError, match="positive integer"):
+            entry.resolve_params({"buffer_size": bad})
+    with pytest.raises(StrategyError, match="must be int"):
+        entry.resolve_params({"buffer_size": "three"})
+    with pytest.raises(StrategyError, match="takes no parameter lr"):
+        entry.resolve_params({"buffer_size": 3, "lr": 1})
+
+
+def test_replay_plugins_hold_a_seeded_buffer():
+    entry = registry.get_strategy("er-hull")
+    [plugin] = entry.plugins({"buffer_size": 4}, seed=7, replay_batch_size=3)
+    assert isinstance(plugin, ReplayPlugin) and plugin.mem_size == 4 and plugin.batch_size_mem == 3
+    buffer = plugin.storage_policy
+    assert type(buffer).__name__ == "ERHull" and buffer.max_size == 4
+    again = entry.make_buffer({"buffer_size": 4}, seed=7)
+    assert buffer.rng.random() == again.rng.random()
+    stock = registry.get_strategy("reservoir").make_buffer({"buffer_size": 2}, seed=7)
+    assert isinstance(stock, ReservoirSamplingBuffer) and stock.max_size == 2
+
+
+def test_a_factory_strategy(fresh):
+    seen = {}
+
+    @register_strategy("test-joint", kind="joint")
+    def joint_factory(weight: float = 0.5, seed: int = 0):
+        """Everything at once.
+
+        More text.
+        """
+        seen.update(weight=weight, seed=seed)
+        return []
+
+    entry = fresh.get_strategy("test-joint")
+    assert (entry.kind, entry.cumulative, entry.is_replay, entry.takes_buffer_size) == ("joint", False, False, False)
+    assert entry.description == "Everything at once."
+    assert [(p.name, p.default) for p in entry.parameters] == [("weight", 0.5)]  # seed is the run's
+    assert entry.plugins({"weight": "2"}, seed=11) == [] and seen == {"weight": 2.0, "seed": 11}
+    with pytest.raises(StrategyError, match="takes no parameter buffer_size"):
+        entry.resolve_params({"buffer_size": 3})
+
+
+def test_a_cumulative_factory_and_a_bad_factory_result(fresh):
+    assert register_strategy("test-cumulative", cumulative=True)(_no_plugins) is _no_plugins
+    assert fresh.get_strategy("test-cumulative").cumulative
+
+    @register_strategy("test-bad-result")
+    def bad():
+        return "not plugins"
+
+    with pytest.raises(StrategyError, match="list of Avalanche plugins"):
+        fresh.get_strategy("test-bad-result").plugins()
+
+
+def _no_plugins():
+    """Plain sequential training."""
+    return []
+
+
+def test_a_replay_class_with_parameters(fresh):
+    @register_strategy("test-first-k")
+    class Tuned(FirstK):
+        """First k, tunable."""
+
+        def __init__(self, max_size: int, seed: int = 0, margin: int = 2):
+            super().__init__(max_size, seed)
+            self.margin = margin
+
+    entry = fresh.get_strategy("test-first-k")
+    assert [(p.name, p.default) for p in entry.parameters] == [("buffer_size", inspect.Parameter.empty), ("margin", 2)]
+    buffer = entry.make_buffer({"buffer_size": 3, "margin": "4"}, seed=1)
+    assert (buffer.max_size, buffer.margin) == (3, 4)
+
+
+@pytest.mark.parametrize("target, message", [
+    (type("Plain", (), {"__doc__": "not a buffer"}), "not an Avalanche ExemplarsBuffer"),
+    (type("Abstract", (ReplayBuffer,), {}), "does not implement select"),
+    (42, "expected a replay buffer class or a plugin factory"),
+])
+def test_bad_registrations(fresh, target, message):
+    with pytest.raises(StrategyError, match=message):
+        register_strategy("test-bad")(target)
+    assert "test-bad" not in fresh._ENTRIES
+
+
+def test_bad_names_kinds_and_duplicates(fresh):
+    with pytest.raises(StrategyError, match="invalid strategy name"):
+        register_strategy("Has Space")
+    with pytest.raises(StrategyError, match="kind must be one of"):
+        register_strategy("test-x", kind="parallel")
+    with pytest.raises(StrategyError, match="a replay strategy is sequential"):
+        register_strategy("test-x", kind="joint")(FirstK)
+    with pytest.raises(StrategyError, match="already taken by facebench.strategies.er_rand.ERRand"):
+        register_strategy("er-rand")(FirstK)
+    assert fresh.get_strategy("er-rand").target.__name__ == "ERRand"
+
+
+PLUGINS = {
+    "fbtest_good": '''
+        from facebench import register_strategy
+        from facebench.replay import ReplayBuffer
+
+        @register_strategy("plugin-first")
+        class PluginFirst(ReplayBuffer):
+            """A third-party buffer."""
+            def select(self, pool, k, rng):
+                return list(range(min(k, len(pool))))
+    ''',
+    "fbtest_plain": '''
+        from facebench.replay import ReplayBuffer
+
+        class Undecorated(ReplayBuffer):
+            """Registered by its entry point's name."""
+            def select(self, pool, k, rng):
+                return [0]
+    ''',
+    "fbtest_broken": "import a_module_that_does_not_exist\n",
+    "fbtest_duplicate": '''
+        from facebench import register_strategy
+        from facebench.replay import ReplayBuffer
+
+        @register_strategy("er-hull")
+        class Impostor(ReplayBuffer):
+            def select(self, pool, k, rng):
+                return []
+    ''',
+    "fbtest_wrong_base": '''
+        class NotABuffer:
+            """Selects nothing."""
+    ''',
+}
+
+
+def test_third_party_plugins_through_entry_points(fresh, monkeypatch, tmp_path):
+    for module, source in PLUGINS.items():
+        (tmp_path / f"{module}.py").write_text(textwrap.dedent(source))
+    monkeypatch.syspath_prepend(str(tmp_path))
+    points = [
+        EntryPoint("plugin-first", "fbtest_good", registry.GROUP),
+        EntryPoint("plugin-plain", "fbtest_plain:Undecorated", registry.GROUP),
+        EntryPoint("plugin-broken", "fbtest_broken", registry.GROUP),
+        EntryPoint("plugin-duplicate", "fbtest_duplicate", registry.GROUP),
+        EntryPoint("plugin-wrong-base", "fbtest_wrong_base:NotABuffer", registry.GROUP),
+    ]
+    monkeypatch.setattr(registry, "entry_points", lambda group: [p for p in points if p.group == group])
+    monkeypatch.setattr(registry, "_discovery", "pending")
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        names = [e.name for e in registry.list_strategies()]
+    reported = [str(w.message) for w in caught if issubclass(w.category, PluginWarning)]
+    assert len(reported) == 3
+    assert any("'plugin-broken'" in m and "a_module_that_does_not_exist" in m for m in reported)
+    assert any("'plugin-duplicate'" in m and "already taken" in m for m in reported)
+    assert any("'plugin-wrong-base'" in m and "not an Avalanche ExemplarsBuffer" in m for m in reported)
+    assert {"plugin-first", "plugin-plain", *BUILT_IN_REPLAY} <= set(names)
+    assert registry.get_strategy("er-hull").target.__name__ == "ERHull"
+    good = registry.get_strategy("plugin-first")
+    assert good.origin.startswith("plugin plugin-first") and good.description == "A third-party buffer."
+    plain = registry.get_strategy("plugin-plain").make_buffer({"buffer_size": 2})
+    assert plain.select(None, 2, np.random.default_rng()) == [0]
