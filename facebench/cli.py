@@ -357,8 +357,36 @@ def _strategies(args) -> None:
     console.print(table)
 
 
+def _add_contrib_commands(subparsers) -> None:
+    parser = subparsers.add_parser("new-strategy",
+                                   help="write a new replay strategy and its test, from a template that passes the kit")
+    parser.add_argument("name", metavar="NAME", help="the strategy's name, e.g. farthest-first")
+    parser.add_argument("--dir", default="strategies",
+                        help="folder of its module: the checkout's strategies/ (default, from the checkout's root) "
+                             "or a folder of your plugin package; the test goes to tests/")
+    parser.set_defaults(run=_new_strategy)
+
+
+def _new_strategy(args) -> None:
+    from pathlib import Path
+
+    import facebench.strategies
+    from facebench.scaffold import module_path, new_strategy
+
+    module, test = new_strategy(args.name, args.dir)
+    console.print(f"wrote {module} and {test}", markup=False, soft_wrap=True)
+    if module.parent.resolve() in {Path(folder).resolve() for folder in facebench.strategies.__path__}:
+        console.print(f"'{args.name}' is a built-in strategy: write its select, then run: pytest {test}",
+                      markup=False, soft_wrap=True)
+    else:
+        console.print(f"declare it in your package's pyproject.toml, install the package (pip install -e .), "
+                      f"write its select, then run: pytest {test}\n"
+                      f'  [project.entry-points."facebench.strategies"]\n  {args.name} = "{module_path(module)}"',
+                      markup=False, soft_wrap=True)
+
+
 COMMAND_GROUPS = (_add_scenario_commands, _add_data_commands, _add_model_commands, _add_run_commands,
-                  _add_leaderboard_commands)
+                  _add_leaderboard_commands, _add_contrib_commands)
 
 
 def build_parser() -> argparse.ArgumentParser:
