@@ -281,6 +281,8 @@ def _add_run_commands(subparsers) -> None:
     parser.add_argument("--resume", action="store_true", help="continue an interrupted run from its checkpoint")
     parser.add_argument("--force", action="store_true", help="overwrite an existing result file")
     parser.add_argument("--threads", type=positive_integer, default=None, help="torch CPU threads (default: torch's)")
+    parser.add_argument("--device", default=None,
+                        help="torch device, e.g. cuda (default: $FACEBENCH_DEVICE, else cpu); recorded in the result")
     parser.set_defaults(run=_run)
 
     parser = subparsers.add_parser("strategies", help="list the registered strategies and their parameters")
@@ -328,7 +330,8 @@ def _run(args) -> int | None:
                     bar.update(task, stage=f"session {sessions['done'] + 1}: step {done}/{total}")
 
             try:
-                path = run(spec, args.out, resume=args.resume, force=args.force, progress=progress)
+                path = run(spec, args.out, resume=args.resume, force=args.force, progress=progress,
+                           device=args.device)
             except KeyboardInterrupt:
                 console.print(Text("interrupted: rerun with --resume to continue from the last finished session",
                                    style="yellow"))

@@ -39,11 +39,12 @@ class ProtocolEvaluator(SupervisedPlugin):
     def __init__(self, generator, zoo, sessions, anchors, protocol: Protocol, seed: int):
         super().__init__()
         self.generator, self.zoo, self.protocol = generator, zoo, protocol
-        self.tests = [s.test.images for s in sessions]
+        device = next(generator.parameters()).device
+        self.tests = [s.test.images.to(device) for s in sessions]
         with torch.no_grad():
-            self.test_embeddings = [zoo.identity(images) for images in self.tests]
+            self.test_embeddings = [zoo.identity(images).cpu() for images in self.tests]
         self.synth_latents = [
-            p0_latents(a, protocol.synthesis_samples, protocol.synthesis_mix, np.random.default_rng([seed, 7, k]))
+            p0_latents(a, protocol.synthesis_samples, protocol.synthesis_mix, np.random.default_rng([seed, 7, k])).to(device)
             for k, a in enumerate(anchors)
         ]
         n = len(sessions)
@@ -70,9 +71,10 @@ class ProtocolEvaluator(SupervisedPlugin):
                 "recon_ssim": torch.as_tensor(metrics.ssim(recon, images)),
             }
             sizes = [len(t) for t in self.tests[: last + 1]]
-            out = {name: np.array([float(v.mean()) for v in torch.split(vals, sizes)]) for name, vals in per_image.items()}
+            out = {name: np.array([float(v.mean()) for v in torch.split(vals.cpu(), sizes)])
+                   for name, vals in per_image.items()}
             samples = self.generator.synthesis(torch.cat(self.synth_latents[: last + 1])).clamp(0, 1)
-            feats = torch.split(zoo.identity(samples), p.synthesis_samples)
+            feats = torch.split(zoo.identity(samples).cpu(), p.synthesis_samples)
             out["synth_frechet"] = np.array([metrics.frechet_distance(f.numpy(), r.numpy())
                                              for f, r in zip(feats, self.test_embeddings)])
             out["synth_identity"] = np.array([metrics.best_match_similarity(f.numpy(), r.numpy())

@@ -45,11 +45,12 @@ class Zoo:
     sha256: dict[str, str]
 
     @classmethod
-    def load(cls, resolution: int) -> "Zoo":
+    def load(cls, resolution: int, device: str = "cpu") -> "Zoo":
+        """The zoo's four assets at ``resolution``, frozen, on ``device``."""
         from facebench.models import zoo
 
         names = ("generator", "encoder", "perceptual", "identity")
-        modules = {name: zoo.load(name, resolution) for name in names}
+        modules = {name: zoo.load(name, resolution).to(device) for name in names}
         for module in modules.values():
             module.requires_grad_(False)
         shas = {name: zoo.card(name, resolution)["sha256"] for name in names}
@@ -65,6 +66,7 @@ def anchors_key(zoo: Zoo, card_sha256: str, person: str, protocol: Protocol) -> 
     """The cache key of a person's anchors: sha256 of everything they depend on."""
     parts = {
         "zoo": zoo.sha256,
+        "device": next(zoo.generator.parameters()).device.type,
         "card": card_sha256,
         "person": person,
         "anchor_steps": protocol.anchor_steps,
@@ -84,10 +86,11 @@ def person_anchors(zoo: Zoo, scenario, person: str, protocol: Protocol) -> list[
         except Exception:  # a truncated or corrupt cache file is recomputed, never trusted
             path.unlink(missing_ok=True)
     sessions = scenario.sessions(person)
-    images = torch.cat([s.train.images for s in sessions])
+    device = next(zoo.generator.parameters()).device
+    images = torch.cat([s.train.images for s in sessions]).to(device)
     latents, _ = invert(zoo.generator, zoo.encoder, images, steps=protocol.anchor_steps,
                         lr=protocol.inversion_lr, perceptual=zoo.perceptual, l2_weight=protocol.l2_weight)
-    anchors = list(torch.split(latents, [len(s.train.frames) for s in sessions]))
+    anchors = list(torch.split(latents.cpu(), [len(s.train.frames) for s in sessions]))
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_suffix(f".{os.getpid()}.tmp")
     torch.save(anchors, tmp)
@@ -161,7 +164,8 @@ class PersonalizationTemplate(SupervisedTemplate):
     """
 
     def __init__(self, *, synthesis: nn.Module, perceptual: nn.Module, protocol: Protocol, plugins=(),
-                 steps: int | None = None, batch_size: int | None = None, n_train: int = 20, progress=None):
+                 steps: int | None = None, batch_size: int | None = None, n_train: int = 20, progress=None,
+                 device: str = "cpu"):
         from avalanche.training.plugins import EvaluationPlugin
 
         steps = steps or protocol.steps_per_session
@@ -177,7 +181,7 @@ class PersonalizationTemplate(SupervisedTemplate):
             train_mb_size=batch_size,
             train_epochs=-(-steps // per_epoch),
             eval_mb_size=64,
-            device="cpu",
+            device=device,
             plugins=[StepBudget(steps, progress), *plugins],
             evaluator=evaluator,
         )

@@ -55,8 +55,8 @@ def _num(x):
     return None if x is None or not math.isfinite(x) else float(x)
 
 
-def provenance() -> dict:
-    """Where and with what a result was made."""
+def provenance(device: str = "cpu") -> dict:
+    """Where and with what a result was made (``device``: the torch device of the run)."""
     import avalanche
 
     import facebench
@@ -67,7 +67,7 @@ def provenance() -> dict:
         "torch": torch.__version__,
         "avalanche": avalanche.__version__,
         "python": platform.python_version(),
-        "device": "cpu",
+        "device": torch.cuda.get_device_name(device) if device.startswith("cuda") else "cpu",
         "cpu": platform.processor() or platform.machine(),
         "threads": torch.get_num_threads(),
         "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
@@ -75,6 +75,10 @@ def provenance() -> dict:
 
 
 def _git_commit() -> str | None:
+    """HEAD of the checkout facebench runs from (with "-dirty" for uncommitted changes), else
+    $FACEBENCH_GIT_COMMIT (set it where a copy without .git runs, e.g. a remote machine)."""
+    if os.environ.get("FACEBENCH_GIT_COMMIT"):
+        return os.environ["FACEBENCH_GIT_COMMIT"]
     root = Path(__file__).resolve().parent.parent
     try:
         out = subprocess.run(["git", "-C", str(root), "rev-parse", "HEAD"], capture_output=True, text=True, timeout=5)
@@ -87,7 +91,7 @@ def _git_commit() -> str | None:
     return out.stdout.strip() + ("-dirty" if dirty.stdout.strip() else "")
 
 
-def make_result(spec, entry, scenario, protocol, matrices: dict, timing: dict) -> dict:
+def make_result(spec, entry, scenario, protocol, matrices: dict, timing: dict, device: str = "cpu") -> dict:
     """The result file's content for a finished run."""
     return {
         "schema": SCHEMA,
@@ -99,7 +103,7 @@ def make_result(spec, entry, scenario, protocol, matrices: dict, timing: dict) -
         "scores": {name: score_entry(matrices[name], *SCORES[name]) for name in SCORES},
         "timing": {k: round(float(v), 3) for k, v in timing.items()},
         "protocol": protocol.as_dict(),
-        "provenance": provenance(),
+        "provenance": provenance(device),
     }
 
 

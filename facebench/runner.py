@@ -51,22 +51,24 @@ def _short(param: str) -> str:
     return "k" if param == "buffer_size" else param.replace("_", "")
 
 
-_ZOOS: dict[int, Zoo] = {}
+_ZOOS: dict[tuple[int, str], Zoo] = {}
 
 
-def _zoo(resolution: int) -> Zoo:
-    if resolution not in _ZOOS:
-        _ZOOS[resolution] = Zoo.load(resolution)
-    return _ZOOS[resolution]
+def _zoo(resolution: int, device: str) -> Zoo:
+    if (resolution, device) not in _ZOOS:
+        _ZOOS[resolution, device] = Zoo.load(resolution, device)
+    return _ZOOS[resolution, device]
 
 
 def run(spec: RunSpec, out: str | Path = "runs", resume: bool = False, force: bool = False,
-        progress=None) -> Path:
+        progress=None, device: str | None = None) -> Path:
     """Run ``spec`` and write its result file; returns the file's path.
 
     ``progress``: an optional callable ``progress(stage, done, total)`` told about fine-tuning
-    steps (stage "train") and evaluations (stage "eval").
+    steps (stage "train") and finished sessions (stage "session"). ``device``: the torch device
+    (default $FACEBENCH_DEVICE, else "cpu"); it is recorded in the result file.
     """
+    device = device or os.environ.get("FACEBENCH_DEVICE", "cpu")
     entry = registry.get_strategy(spec.strategy)
     params = entry.resolve_params(spec.params)
     spec = RunSpec(spec.strategy, params, spec.scenario, str(spec.person), int(spec.seed))
@@ -86,7 +88,7 @@ def run(spec: RunSpec, out: str | Path = "runs", resume: bool = False, force: bo
     torch.manual_seed(spec.seed)
     np.random.seed(spec.seed % 2**32)
     random.seed(spec.seed)
-    zoo = _zoo(scenario.card.data["resolution"])
+    zoo = _zoo(scenario.card.data["resolution"], device)
     sessions = scenario.sessions(spec.person)
     t0 = time.perf_counter()
     anchors = person_anchors(zoo, scenario, spec.person, protocol)
@@ -102,7 +104,7 @@ def run(spec: RunSpec, out: str | Path = "runs", resume: bool = False, force: bo
     template = PersonalizationTemplate(synthesis=generator.synthesis, perceptual=zoo.perceptual, protocol=protocol,
                                        plugins=plugins + ([] if joint else [evaluator]),
                                        steps=steps, batch_size=batch, n_train=len(datasets[0]),
-                                       progress=progress)
+                                       progress=progress, device=device)
     timing = {"anchors_s": anchors_s, "train_s": 0.0, "eval_s": 0.0}
     first = 0
     if state is not None:
@@ -123,7 +125,7 @@ def run(spec: RunSpec, out: str | Path = "runs", resume: bool = False, force: bo
     timing["select_s"] = sum(getattr(p, "select_seconds", 0.0) for p in _storage_policies(plugins))
     timing["total_s"] = time.perf_counter() - started + (state or {}).get("elapsed_s", 0.0)
     payload = results.make_result(spec=spec, entry=entry, scenario=scenario, protocol=protocol,
-                                  matrices=evaluator.matrices, timing=timing)
+                                  matrices=evaluator.matrices, timing=timing, device=device)
     results.write_atomic(path, payload)
     ckpt.unlink(missing_ok=True)
     return path
