@@ -63,7 +63,12 @@ def test_a_card_is_found_by_path_and_named_after_its_file(write_card):
 
 
 def test_defaults_are_filled_in(write_card):
+    from dataclasses import asdict
+
+    from facebench.protocol import Protocol
+
     card = load_card(write_card(FOLDER)).data
+    assert card.pop("protocol") == asdict(Protocol())
     assert card == {
         "description": "",
         "resolution": 64,
