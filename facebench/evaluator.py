@@ -66,7 +66,8 @@ class ProtocolEvaluator(SupervisedPlugin):
         with torch.no_grad():
             per_image = {
                 "recon_perceptual": zoo.perceptual(recon, images),
-                "recon_identity": (zoo.identity(images) * zoo.identity(recon)).sum(1),
+                "recon_identity": (torch.cat(self.test_embeddings[: last + 1]).to(recon.device)
+                                   * zoo.identity(recon)).sum(1),
                 "recon_psnr": torch.as_tensor(metrics.psnr(recon, images)),
                 "recon_ssim": torch.as_tensor(metrics.ssim(recon, images)),
             }
