@@ -105,7 +105,7 @@ def run(spec: RunSpec, out: str | Path = "runs", resume: bool = False, force: bo
                                        plugins=plugins + ([] if joint else [evaluator]),
                                        steps=steps, batch_size=batch, n_train=len(datasets[0]),
                                        progress=progress, device=device)
-    timing = {"anchors_s": anchors_s, "train_s": 0.0, "eval_s": 0.0}
+    timing = {"anchors_s": anchors_s, "train_s": 0.0}
     first = 0
     if state is not None:
         first = _restore(state, generator, template, plugins, evaluator, timing)
@@ -120,9 +120,12 @@ def run(spec: RunSpec, out: str | Path = "runs", resume: bool = False, force: bo
                 evaluator.matrices[name] = values[None, :]
         if progress:
             progress("session", t + 1, len(stream))
-        _save_checkpoint(ckpt, spec, t + 1, generator, template, plugins, evaluator, timing)
+        elapsed = time.perf_counter() - started + (state or {}).get("elapsed_s", 0.0)
+        _save_checkpoint(ckpt, spec, t + 1, generator, template, plugins, evaluator, timing, elapsed)
     timing["eval_s"] = evaluator.seconds
     timing["select_s"] = sum(getattr(p, "select_seconds", 0.0) for p in _storage_policies(plugins))
+    # template.train also ran the plugins: buffer selection, and (sequential) the evaluation
+    timing["train_s"] -= timing["select_s"] + (0.0 if joint else timing["eval_s"])
     timing["total_s"] = time.perf_counter() - started + (state or {}).get("elapsed_s", 0.0)
     payload = results.make_result(spec=spec, entry=entry, scenario=scenario, protocol=protocol,
                                   matrices=evaluator.matrices, timing=timing, device=device)
@@ -169,9 +172,10 @@ def _storage_policies(plugins):
     return [p.storage_policy for p in plugins if hasattr(p, "storage_policy")]
 
 
-def _save_checkpoint(path, spec, sessions_done, generator, template, plugins, evaluator, timing) -> None:
+def _save_checkpoint(path, spec, sessions_done, generator, template, plugins, evaluator, timing, elapsed) -> None:
     state = {
         "spec": spec,
+        "elapsed_s": elapsed,
         "sessions_done": sessions_done,
         "generator": generator.state_dict(),
         "optimizer": template.optimizer.state_dict(),
