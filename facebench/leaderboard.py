@@ -354,6 +354,9 @@ def _run_row(path: Path, data: dict) -> dict:
         for summary in ("aip", "forgetting"):
             value = data["scores"][name][summary]
             row[f"{name}.{summary}"] = np.nan if value is None else value
+    memory = data.get("memory") or {}  # absent in files written before memory was recorded
+    row["memory.items"] = np.nan if memory.get("items") is None else memory["items"]
+    row["memory.bytes"] = memory.get("bytes", np.nan)
     return row
 
 
@@ -377,11 +380,14 @@ def mean_interval(values: pd.Series | np.ndarray) -> tuple[float, float]:
 
 def aggregate(board: Board) -> pd.DataFrame:
     """The board's table: one row per (method, K) with K, method, strategy, n (runs), rank,
+    ``memory_items`` and ``memory_bytes`` (means over runs of what the strategy kept besides the
+    model, ``facebench.memory``; NaN items: it keeps no items, NaN bytes: not recorded),
     and for every column of :data:`COLUMNS` its mean and ``<column>_ci95`` (half-width),
     ranked within each K (see the module's docstring), bufferless rows first, then K ascending."""
     rows = []
     for (k, method), runs in board.runs.groupby(["K", "method"], dropna=False, sort=False):
-        row = {"K": k, "method": method, "strategy": runs["strategy"].iloc[0], "n": len(runs)}
+        row = {"K": k, "method": method, "strategy": runs["strategy"].iloc[0], "n": len(runs),
+               "memory_items": runs["memory.items"].mean(), "memory_bytes": runs["memory.bytes"].mean()}
         for score, summary in COLUMNS:
             row[column(score, summary)], row[column(score, summary) + "_ci95"] = mean_interval(
                 scaled(runs, score, summary))

@@ -157,20 +157,19 @@ class PersonalizationTemplate(SupervisedTemplate):
     """Avalanche template of the MyStyle recipe: input w, model G.synthesis, target image.
 
     Each training experience runs exactly ``steps`` mini-batches of ``batch_size`` samples of the
-    experience (replay plugins add their own samples to each mini-batch): ``train_epochs`` covers
-    at least that many and ``StepBudget`` stops there. ``pending_optimizer_state``, when set,
+    experience (replay plugins add their own samples to each mini-batch): ``train_epochs`` =
+    ``steps`` covers that many for any dataset size (an epoch has at least one mini-batch) and
+    ``StepBudget`` stops there. ``protocol`` is kept as an attribute for plugins. ``pending_optimizer_state``, when set,
     is loaded into the optimizer once Avalanche has (re)built it for the next experience: this is
     how a resumed run continues with the optimizer state of the interrupted one.
     """
 
     def __init__(self, *, synthesis: nn.Module, perceptual: nn.Module, protocol: Protocol, plugins=(),
-                 steps: int | None = None, batch_size: int | None = None, n_train: int = 20, progress=None,
-                 device: str = "cpu"):
+                 steps: int | None = None, batch_size: int | None = None, progress=None, device: str = "cpu"):
         from avalanche.training.plugins import EvaluationPlugin
 
         steps = steps or protocol.steps_per_session
         batch_size = batch_size or protocol.batch_new
-        per_epoch = -(-n_train // batch_size)
         with warnings.catch_warnings():  # the protocol evaluator scores runs, not Avalanche's loggers
             warnings.filterwarnings("ignore", message="No loggers specified")
             evaluator = EvaluationPlugin(loggers=[])
@@ -179,12 +178,13 @@ class PersonalizationTemplate(SupervisedTemplate):
             optimizer=torch.optim.Adam(synthesis.parameters(), lr=protocol.lr),
             criterion=ReconstructionCriterion(perceptual, protocol.l2_weight),
             train_mb_size=batch_size,
-            train_epochs=-(-steps // per_epoch),
+            train_epochs=steps,
             eval_mb_size=64,
             device=device,
             plugins=[StepBudget(steps, progress), *plugins],
             evaluator=evaluator,
         )
+        self.protocol = protocol
         self.pending_optimizer_state = None
 
     def check_model_and_optimizer(self, **kwargs):

@@ -13,8 +13,11 @@
   data of a sequential strategy are ``cumulative`` (at each session, all data seen so far).
 
 A strategy's other parameters are those of the class's constructor or of the factory, with
-their defaults; ``seed`` is not one: a constructor or factory that declares it receives the
-run's seed. Its description is the first line of its docstring.
+their defaults. The run's context is not a parameter: a constructor or factory that declares
+``seed`` receives the run's seed, and a factory that declares ``replay_batch_size`` receives the
+number of replayed samples per mini-batch of the protocol (for factories that build their own
+``ReplayPlugin``, e.g. an adapter combined with a replay buffer). Its description is the first
+line of its docstring.
 
 Discovery, on the first lookup: every module of the package ``facebench.strategies`` (the
 built-ins), then the entry points of the group ``facebench.strategies`` (third-party plugins).
@@ -47,6 +50,8 @@ GROUP = "facebench.strategies"
 KINDS = ("sequential", "joint")
 REQUIRED = inspect.Parameter.empty
 """The default of a parameter that has none."""
+CONTEXT = ("seed", "replay_batch_size")
+"""Names a constructor or factory may declare to receive the run's context instead of a parameter."""
 
 
 class StrategyError(FacebenchError):
@@ -117,7 +122,7 @@ class StrategyEntry:
             raise StrategyError(f"strategy '{self.name}' is not a replay strategy")
         kwargs = self.resolve_params(params)
         kwargs["max_size"] = kwargs.pop("buffer_size")
-        return self.target(**_with_seed(self.target, kwargs, seed))
+        return self.target(**_with_context(self.target, kwargs, seed=seed))
 
     def plugins(self, params: Mapping[str, Any] | None = None, seed: int = 0,
                 replay_batch_size: int | None = None) -> list:
@@ -132,7 +137,8 @@ class StrategyEntry:
 
             buffer = self.make_buffer(params, seed)
             return [ReplayPlugin(mem_size=buffer.max_size, storage_policy=buffer, batch_size_mem=replay_batch_size)]
-        plugins = self.target(**_with_seed(self.target, self.resolve_params(params), seed))
+        context = {"seed": seed, "replay_batch_size": replay_batch_size}
+        plugins = self.target(**_with_context(self.target, self.resolve_params(params), **context))
         if not isinstance(plugins, (list, tuple)):
             raise StrategyError(f"strategy '{self.name}': its factory must return a list of Avalanche plugins, "
                                 f"got {type(plugins).__name__}")
@@ -255,14 +261,16 @@ def _parameters(name: str, target) -> tuple[inspect.Parameter, ...]:
             raise StrategyError(f"strategy '{name}': the constructor of {_qualname(target)} must take max_size")
         out.append(inspect.Parameter("buffer_size", inspect.Parameter.KEYWORD_ONLY, annotation=int))
     for p in signature.parameters.values():
-        if p.name in ("max_size", "seed") or p.kind in (p.VAR_POSITIONAL, p.VAR_KEYWORD):
+        if p.name == "max_size" or p.name in CONTEXT or p.kind in (p.VAR_POSITIONAL, p.VAR_KEYWORD):
             continue
         out.append(p.replace(kind=inspect.Parameter.KEYWORD_ONLY))
     return tuple(out)
 
 
-def _with_seed(target, kwargs: dict, seed: int) -> dict:
-    return {**kwargs, "seed": seed} if "seed" in inspect.signature(target).parameters else kwargs
+def _with_context(target, kwargs: dict, **context) -> dict:
+    """``kwargs`` plus the context values whose names ``target`` declares."""
+    declared = inspect.signature(target).parameters
+    return {**kwargs, **{k: v for k, v in context.items() if k in declared}}
 
 
 def _coerce(strategy: str, p: inspect.Parameter, value):

@@ -132,14 +132,14 @@ class ReplayBuffer(ExemplarsBuffer):
             "rng": self.rng.bit_generator.state,
             "max_size": self.max_size,
             "select_seconds": self.select_seconds,
-            "content": _content(self.buffer),
+            "content": buffer_content(self.buffer),
         }
 
     def load_state_dict(self, state: dict) -> None:
         self.rng.bit_generator.state = state["rng"]
         self.max_size = state["max_size"]
         self.select_seconds = state["select_seconds"]
-        self.buffer = _dataset(state["content"])
+        self.buffer = buffer_dataset(state["content"])
 
 
 def _check_selection(chosen, n: int, k: int, who: str) -> None:
@@ -157,7 +157,7 @@ def _check_selection(chosen, n: int, k: int, who: str) -> None:
         raise ValueError(f"{who}.select returned {len(picks)} indices, more than k = {k}")
 
 
-def _content(data: AvalancheDataset) -> dict:
+def buffer_content(data: AvalancheDataset) -> dict:
     """A buffer's items and attributes as tensors (empty tensors for an empty buffer)."""
     if len(data) == 0:
         return {}
@@ -170,8 +170,8 @@ def _content(data: AvalancheDataset) -> dict:
     }
 
 
-def _dataset(content: dict) -> AvalancheDataset:
-    """The buffer dataset of ``_content``'s tensors: items (w, x, 0) with targets_task_labels, session, spread."""
+def buffer_dataset(content: dict) -> AvalancheDataset:
+    """The buffer dataset of ``buffer_content``'s tensors: items (w, x, 0) with targets_task_labels, session, spread."""
     if not content:
         return concat_datasets([])  # what ExemplarsBuffer starts with
     n = len(content["sessions"])

@@ -91,8 +91,10 @@ def _git_commit() -> str | None:
     return out.stdout.strip() + ("-dirty" if dirty.stdout.strip() else "")
 
 
-def make_result(spec, entry, scenario, protocol, matrices: dict, timing: dict, device: str = "cpu") -> dict:
-    """The result file's content for a finished run."""
+def make_result(spec, entry, scenario, protocol, matrices: dict, timing: dict, memory: dict | None = None,
+                device: str = "cpu") -> dict:
+    """The result file's content for a finished run; ``memory``: what the strategy kept besides the
+    model (``facebench.memory.kept_memory``)."""
     return {
         "schema": SCHEMA,
         "scenario": {"name": scenario.name, "card": scenario.card.data, "card_sha256": scenario.card.sha256},
@@ -102,6 +104,7 @@ def make_result(spec, entry, scenario, protocol, matrices: dict, timing: dict, d
         "sessions": int(next(iter(matrices.values())).shape[1]),
         "scores": {name: score_entry(matrices[name], *SCORES[name]) for name in SCORES},
         "timing": {k: round(float(v), 3) for k, v in timing.items()},
+        "memory": memory or {"items": None, "bytes": 0, "bytes_per_item": None},
         "protocol": protocol.as_dict(),
         "provenance": provenance(device),
     }

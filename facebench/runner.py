@@ -5,6 +5,10 @@ A run is identified by (scenario, strategy and its parameters, person, seed); it
 is ``OUT/<scenario>/<strategy>[-k<K>]/person<P>-seed<S>.json`` and its checkpoint lies beside
 it as ``.ckpt``. A killed run restarted with ``resume=True`` continues from the last finished
 session and ends with exactly the numbers of an uninterrupted run (same machine, same threads).
+
+A strategy plugin that changes the model's structure (e.g. low-rank adapters) does it in
+``adapt_model(synthesis)``, which the runner calls once before training and before a resumed
+run restores the weights.
 """
 
 from __future__ import annotations
@@ -23,6 +27,7 @@ import torch
 from facebench import registry, results
 from facebench.data import load_scenario
 from facebench.errors import FacebenchError
+from facebench.memory import kept_memory
 from facebench.personalize import PersonalizationTemplate, Zoo, anchor_dataset, person_anchors
 from facebench.evaluator import ProtocolEvaluator
 from facebench.protocol import Protocol
@@ -85,14 +90,16 @@ def run(spec: RunSpec, out: str | Path = "runs", resume: bool = False, force: bo
 
     protocol = Protocol.from_card(scenario.card)
     started = time.perf_counter()
-    torch.manual_seed(spec.seed)
-    np.random.seed(spec.seed % 2**32)
-    random.seed(spec.seed)
     zoo = _zoo(scenario.card.data["resolution"], device)
     sessions = scenario.sessions(spec.person)
     t0 = time.perf_counter()
     anchors = person_anchors(zoo, scenario, spec.person, protocol)
     anchors_s = time.perf_counter() - t0
+    # seeded here, after whatever loading did (a zoo built in this process, or not), so that a
+    # run's numbers never depend on the runs before it in the same process
+    torch.manual_seed(spec.seed)
+    np.random.seed(spec.seed % 2**32)
+    random.seed(spec.seed)
 
     generator = copy.deepcopy(zoo.generator).requires_grad_(True)
     plugins = entry.plugins(params, seed=spec.seed, replay_batch_size=protocol.batch_replay)
@@ -103,8 +110,10 @@ def run(spec: RunSpec, out: str | Path = "runs", resume: bool = False, force: bo
     datasets = _session_datasets(anchors, sessions, joint, entry.cumulative)
     template = PersonalizationTemplate(synthesis=generator.synthesis, perceptual=zoo.perceptual, protocol=protocol,
                                        plugins=plugins + ([] if joint else [evaluator]),
-                                       steps=steps, batch_size=batch, n_train=len(datasets[0]),
-                                       progress=progress, device=device)
+                                       steps=steps, batch_size=batch, progress=progress, device=device)
+    for plugin in plugins:  # structural changes (e.g. adapters) before a resumed run loads its weights
+        if hasattr(plugin, "adapt_model"):
+            plugin.adapt_model(generator.synthesis)
     timing = {"anchors_s": anchors_s, "train_s": 0.0}
     first = 0
     if state is not None:
@@ -128,7 +137,8 @@ def run(spec: RunSpec, out: str | Path = "runs", resume: bool = False, force: bo
     timing["train_s"] -= timing["select_s"] + (0.0 if joint else timing["eval_s"])
     timing["total_s"] = time.perf_counter() - started + (state or {}).get("elapsed_s", 0.0)
     payload = results.make_result(spec=spec, entry=entry, scenario=scenario, protocol=protocol,
-                                  matrices=evaluator.matrices, timing=timing, device=device)
+                                  matrices=evaluator.matrices, timing=timing, memory=kept_memory(plugins),
+                                  device=device)
     results.write_atomic(path, payload)
     ckpt.unlink(missing_ok=True)
     return path
@@ -179,6 +189,7 @@ def _save_checkpoint(path, spec, sessions_done, generator, template, plugins, ev
         "sessions_done": sessions_done,
         "generator": generator.state_dict(),
         "optimizer": template.optimizer.state_dict(),
+        "clock": dict(vars(template.clock)),  # plugins read train_exp_counter (EWC, SI, MAS)
         "plugins": pickle.dumps(plugins),
         "matrices": evaluator.matrices,
         "eval_s": evaluator.seconds,
@@ -201,6 +212,7 @@ def _load_checkpoint(path: Path, spec: RunSpec) -> dict:
 def _restore(state, generator, template, plugins, evaluator, timing) -> int:
     generator.load_state_dict(state["generator"])
     template.pending_optimizer_state = state["optimizer"]
+    vars(template.clock).update(state["clock"])
     for mine, saved in zip(plugins, pickle.loads(state["plugins"])):
         mine.__dict__.update(saved.__dict__)
     evaluator.matrices = state["matrices"]

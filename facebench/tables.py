@@ -46,6 +46,8 @@ def notes(board: lb.Board) -> list[str]:
         "Each cell: mean over persons × seeds ± half-width of its 95% Student-t confidence interval "
         "(— : one run, no interval); n: runs per row.",
         f"Ranked within each K by {header(*lb.PRIMARY)}, ties by {header(*lb.TIEBREAK)}.",
+        "Kept memory: what the strategy holds besides the model after the last session "
+        "(items × bytes per item, or bytes; images are stored as float32).",
     ]
 
 
@@ -72,11 +74,31 @@ def text_rows(table: pd.DataFrame, separator: str = " ") -> tuple[list[str], lis
     """Titles and cells of the table, as shown in the terminal and in Markdown."""
     names = [lb.column(score, summary) for score, summary in lb.COLUMNS]
     places = {name: decimals(table[name].tolist()) for name in names}
-    titles = ["K", "rank", "method", "n"] + [header(score, summary, separator) for score, summary in lb.COLUMNS]
+    titles = (["K", "rank", "method", "n"] + [header(score, summary, separator) for score, summary in lb.COLUMNS]
+              + ["kept memory"])
     rows = [[lb.k_label(row["K"]), str(row["rank"]), row["method"], str(row["n"])]
             + [cell(row[name], row[name + "_ci95"], places[name]) for name in names]
+            + [memory_cell(row.get("memory_items", math.nan), row.get("memory_bytes", math.nan))]
             for _, row in table.iterrows()]
     return titles, rows
+
+
+def memory_cell(items: float, total: float) -> str:
+    """What a strategy keeps besides the model: "K × bytes per item" for items, else the bytes;
+    "—" when not recorded."""
+    if not math.isfinite(total):
+        return "—"
+    if math.isfinite(items) and items > 0:
+        return f"{items:g} × {size(total / items)}"
+    return size(total)
+
+
+def size(n: float) -> str:
+    """Bytes in B, kB, MB (powers of 1000)."""
+    for unit, scale in (("MB", 1e6), ("kB", 1e3)):
+        if n >= scale:
+            return f"{n / scale:.3g} {unit}"
+    return f"{n:.0f} B"
 
 
 def rich_table(board: lb.Board, table: pd.DataFrame) -> Table:
@@ -135,14 +157,22 @@ def _plain(value):
     return value.item() if hasattr(value, "item") else value
 
 
+FINDINGS = "FINDINGS.md"
+"""A board folder's hand-written text (the reference table, what the board shows), appended to LEADERBOARD.md."""
+
+
 def write_board(board: lb.Board, table: pd.DataFrame, out: str | Path) -> list[Path]:
-    """Write LEADERBOARD.md, leaderboard.csv, leaderboard.json and the plots into ``out``."""
+    """Write LEADERBOARD.md (the table, then ``out``/FINDINGS.md if there is one), leaderboard.csv,
+    leaderboard.json and the plots into ``out``."""
     from facebench.plots import plot_board
 
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     written = []
-    for name, text in ((lb.MARKDOWN, markdown(board, table)), (lb.CSV, csv(table)), (lb.JSON, as_json(board, table))):
+    page = markdown(board, table)
+    if (out / FINDINGS).is_file():
+        page += "\n" + (out / FINDINGS).read_text(encoding="utf-8")
+    for name, text in ((lb.MARKDOWN, page), (lb.CSV, csv(table)), (lb.JSON, as_json(board, table))):
         (out / name).write_text(text, encoding="utf-8")
         written.append(out / name)
     return written + plot_board(board, table, out / "plots")

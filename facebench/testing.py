@@ -29,7 +29,8 @@ gets an object whose ``experience.dataset`` is the session's items, built by
   ``TIME_LIMIT_S`` seconds (its time is in the report).
 
 A non-replay strategy (a plugin factory): its kind is sequential or joint, and its factory
-returns a list of Avalanche plugins.
+returns a list of Avalanche plugins (with ``buffer_size`` = K unless ``params`` gives one, if it
+takes one).
 """
 
 from __future__ import annotations
@@ -95,8 +96,9 @@ def check_strategy(strategy: str | type | Callable, params: dict | None = None, 
     and the run seed ``seed``. The global random states are left as they were."""
     try:
         entry = _entry(strategy)
-        params = entry.resolve_params({**(params or {}), **({"buffer_size": 1} if entry.is_replay else {})})
-        params.pop("buffer_size", None)  # the kit chooses K
+        params = entry.resolve_params({"buffer_size": K, **(params or {})} if entry.takes_buffer_size else params)
+        if entry.is_replay:
+            params.pop("buffer_size")  # the kit chooses K
     except registry.StrategyError as error:
         name = strategy if isinstance(strategy, str) else getattr(strategy, "__name__", repr(strategy))
         unknown = isinstance(strategy, str) and strategy not in {e.name for e in registry.list_strategies()}

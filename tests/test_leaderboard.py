@@ -273,3 +273,19 @@ def test_leaderboard_command_prints_the_format_and_writes_the_files(copy, tmp_pa
     assert pd.read_csv(io.StringIO(printed.out))["n"].tolist() == [3, 3, 3, 2, 3, 3]
     assert "1 file skipped:" in printed.err and f"{copy / TARGET}: not valid JSON" in printed.err
     assert (out / "LEADERBOARD.md").exists() and (out / "plots" / "session0_over_time.png").exists()
+
+
+def test_kept_memory_cells():
+    assert tables.memory_cell(3.0, 3 * 49664.0) == "3 × 49.7 kB"
+    assert tables.memory_cell(float("nan"), 3139640.0) == "3.14 MB"
+    assert tables.memory_cell(float("nan"), 0.0) == "0 B"
+    assert tables.memory_cell(float("nan"), float("nan")) == "—"  # files from before memory was recorded
+
+
+def test_leaderboard_md_ends_with_the_boards_findings(board_dir, tmp_path):
+    (tmp_path / "FINDINGS.md").write_text("## Findings\n\nER-Hull forgets least.\n")
+    board = lb.load(board_dir)
+    tables.write_board(board, lb.aggregate(board), tmp_path)
+    page = (tmp_path / "LEADERBOARD.md").read_text()
+    assert page.startswith("# Leaderboard") and page.endswith("## Findings\n\nER-Hull forgets least.\n")
+    assert "kept memory" in page.splitlines()[2]

@@ -141,3 +141,12 @@ def test_result_path_names_strategy_parameters_person_and_seed(tmp_path):
     spec = RunSpec("er-hull", {"buffer_size": 5}, QUICK, "1", 3)
     assert spec.result_path(tmp_path, QUICK) == tmp_path / QUICK / "er-hull-k5" / "person1-seed3.json"
     assert Path(RunSpec("naive").result_path(tmp_path, "faceworld")).name == "person0-seed0.json"
+
+
+def test_a_runs_numbers_do_not_depend_on_the_runs_before_it_in_the_process(tmp_path, monkeypatch):
+    from facebench import runner
+
+    monkeypatch.setattr(runner, "_ZOOS", {})  # the first run of a process builds the zoo's modules
+    first = json.loads(run(RunSpec("naive", {}, QUICK, "1", 0), tmp_path / "a").read_text())
+    again = json.loads(run(RunSpec("naive", {}, QUICK, "1", 0), tmp_path / "b").read_text())
+    assert first["scores"] == again["scores"]

@@ -38,7 +38,6 @@ def test_cards_state_what_the_issue_asks():
     assert sum(c["size_bytes"] for c in found.values()) <= 25e6
 
 
-@pytest.mark.xfail(strict=True, reason="issue 3 asks >= 95% cross-session verification; the shipped net reaches 86%")
 def test_identity_card_meets_the_verification_target():
     assert load_card_figures("identity")["verification_accuracy"] >= 0.95
 

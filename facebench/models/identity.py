@@ -2,8 +2,9 @@
 
 A CNN (stride-2 stages with batch norm) and a linear layer to a 128-d embedding, L2-normalised, so
 identity similarity = cosine similarity = dot product of embeddings, in [-1, 1], higher = more alike.
-Trained with a CosFace margin loss on FaceWorld population identities, each image from a random
-session, so hair, make-up, glasses, light and pose do not move the embedding. Evaluation only: it is
+Trained with a batch-level CosFace margin loss on FaceWorld population identities (pairs of images of
+one identity from two random sessions), so hair, make-up, glasses, light and pose do not move the
+embedding. Evaluation only: it is
 never part of a training loss of the benchmark.
 """
 
@@ -46,3 +47,11 @@ def cosface_logits(embeddings: torch.Tensor, centres: torch.Tensor, labels: torc
     """CosFace logits: s * (cos(e, c_j) - m * [j == label]) with unit embeddings e and class centres c."""
     cos = embeddings @ F.normalize(centres, dim=1).t()
     return scale * (cos - margin * F.one_hot(labels, cos.shape[1]))
+
+
+def pair_cosface_loss(a: torch.Tensor, b: torch.Tensor, scale: float = 20.0, margin: float = 0.2) -> torch.Tensor:
+    """Batch-level CosFace: unit embeddings a[i], b[i] of the same identity (P, dim), all other rows other
+    identities. Cross-entropy of logits s * (cos(a_i, b_j) - m * [i == j]) over j, and over i, averaged."""
+    logits = scale * (a @ b.t() - margin * torch.eye(len(a), dtype=a.dtype, device=a.device))
+    target = torch.arange(len(a), device=a.device)
+    return (F.cross_entropy(logits, target) + F.cross_entropy(logits.t(), target)) / 2

@@ -1,0 +1,78 @@
+"""What a strategy keeps between sessions besides the model it fine-tunes: items and bytes.
+
+Measured on the run's plugins after the last session, so every strategy is measured the same way:
+
+- a replay plugin (one with a ``storage_policy``): the policy's ``kept_memory()`` if it defines one,
+  else ``items`` = the buffer's length and ``bytes`` = ``buffer_bytes`` of the buffer;
+- any other plugin: its own ``kept_memory()`` if it defines one, else ``items`` = none and
+  ``bytes`` = the bytes of every tensor and array reachable from its attributes (for Avalanche's
+  regularisers: the saved parameters and their importances), each storage counted once.
+
+``kept_memory()`` returns ``(items, bytes)``, ``items`` None for a strategy that keeps no items.
+"""
+
+from __future__ import annotations
+
+from typing import Iterable
+
+import numpy as np
+import torch
+
+MAX_DEPTH = 8
+"""How deep attribute walking follows containers and objects."""
+
+
+def kept_memory(plugins: Iterable) -> dict:
+    """``{"items": int | None, "bytes": int, "bytes_per_item": float | None}`` over ``plugins``."""
+    items, total = None, 0
+    for plugin in plugins:
+        owner = getattr(plugin, "storage_policy", plugin)
+        if hasattr(owner, "kept_memory"):
+            n, size = owner.kept_memory()
+        elif owner is not plugin:
+            n, size = len(owner.buffer), buffer_bytes(owner.buffer)
+        else:
+            n, size = None, tensor_bytes(vars(plugin))
+        total += int(size)
+        if n is not None:
+            items = (items or 0) + int(n)
+    per_item = total / items if items else None
+    return {"items": items, "bytes": total, "bytes_per_item": per_item}
+
+
+def buffer_bytes(buffer, images: bool = True) -> int:
+    """Bytes of a buffer dataset's items ``(w, x, t)``: each latent w, and each image x (as
+    stored: float32) unless ``images`` is False."""
+    parts = (0, 1) if images else (0,)
+    payload = (torch.as_tensor(buffer[i][j]) for i in range(len(buffer)) for j in parts)
+    return sum(t.numel() * t.element_size() for t in payload)
+
+
+def tensor_bytes(obj) -> int:
+    """Bytes of every tensor and numpy array reachable from ``obj`` through containers and object
+    attributes (``MAX_DEPTH`` levels), each storage counted once."""
+    seen: set = set()
+
+    def walk(x, depth: int) -> int:
+        if depth > MAX_DEPTH or id(x) in seen:
+            return 0
+        seen.add(id(x))
+        if isinstance(x, torch.Tensor):
+            key = ("storage", x.untyped_storage().data_ptr())
+            if key in seen:
+                return 0
+            seen.add(key)
+            return x.untyped_storage().nbytes()
+        if isinstance(x, np.ndarray):
+            return x.nbytes
+        if isinstance(x, torch.nn.Module):
+            return sum(walk(t, depth + 1) for t in x.state_dict(keep_vars=True).values())
+        if isinstance(x, dict):
+            return sum(walk(v, depth + 1) for v in x.values())
+        if isinstance(x, (list, tuple, set, frozenset)):
+            return sum(walk(v, depth + 1) for v in x)
+        if hasattr(x, "__dict__") and not isinstance(x, type):
+            return walk(vars(x), depth + 1)
+        return 0
+
+    return walk(obj, 0)
