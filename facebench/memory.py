@@ -9,6 +9,8 @@ Measured on the run's plugins after the last session, so every strategy is measu
   regularisers: the saved parameters and their importances), each storage counted once.
 
 ``kept_memory()`` returns ``(items, bytes)``, ``items`` None for a strategy that keeps no items.
+A strategy whose training data are themselves a memory (cumulative: every session so far; joint:
+every session at once) adds those items (``held``), counted like a buffer's.
 """
 
 from __future__ import annotations
@@ -22,9 +24,10 @@ MAX_DEPTH = 8
 """How deep attribute walking follows containers and objects."""
 
 
-def kept_memory(plugins: Iterable) -> dict:
-    """``{"items": int | None, "bytes": int, "bytes_per_item": float | None}`` over ``plugins``."""
-    items, total = None, 0
+def kept_memory(plugins: Iterable, held=None) -> dict:
+    """``{"items": int | None, "bytes": int, "bytes_per_item": float | None}`` over ``plugins``
+    and the dataset ``held`` (training data kept as such), if given."""
+    items, total = (None, 0) if held is None else (len(held), buffer_bytes(held))
     for plugin in plugins:
         owner = getattr(plugin, "storage_policy", plugin)
         if hasattr(owner, "kept_memory"):

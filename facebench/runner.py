@@ -137,7 +137,8 @@ def run(spec: RunSpec, out: str | Path = "runs", resume: bool = False, force: bo
     timing["train_s"] -= timing["select_s"] + (0.0 if joint else timing["eval_s"])
     timing["total_s"] = time.perf_counter() - started + (state or {}).get("elapsed_s", 0.0)
     payload = results.make_result(spec=spec, entry=entry, scenario=scenario, protocol=protocol,
-                                  matrices=evaluator.matrices, timing=timing, memory=kept_memory(plugins),
+                                  matrices=evaluator.matrices, timing=timing,
+                                  memory=kept_memory(plugins, datasets[-1] if joint or entry.cumulative else None),
                                   device=device)
     results.write_atomic(path, payload)
     ckpt.unlink(missing_ok=True)

@@ -50,6 +50,9 @@ def test_every_builtin_strategy_runs_on_the_quick_card(name, tmp_path):
         assert result["timing"][key] >= 0
     assert result["provenance"]["torch"] == torch.__version__
     assert result["scenario"]["card_sha256"] and result["protocol"]["steps_per_session"] == 30
+    photo = 128 * 4 + 3 * 64 * 64 * 4  # a latent and a float32 image
+    held = {"joint": 18, "cumulative": 18, "naive": 0}.get(name, 2)  # all 3 x 6 training items, or K = 2
+    assert (result["memory"]["items"] or 0, result["memory"]["bytes"]) == (held, held * photo)
 
 
 def test_registry_holds_the_built_ins():
