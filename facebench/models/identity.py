@@ -4,8 +4,7 @@ A CNN (stride-2 stages with batch norm) and a linear layer to a 128-d embedding,
 identity similarity = cosine similarity = dot product of embeddings, in [-1, 1], higher = more alike.
 Trained with a batch-level CosFace margin loss on FaceWorld population identities (pairs of images of
 one identity from two random sessions), so hair, make-up, glasses, light and pose do not move the
-embedding. Evaluation only: it is
-never part of a training loss of the benchmark.
+embedding. Evaluation only: it is never part of a training loss of the benchmark.
 """
 
 from __future__ import annotations
@@ -40,13 +39,6 @@ class IdentityNet(nn.Module):
 
     def forward(self, images: torch.Tensor) -> torch.Tensor:
         return F.normalize(self.embed(self.trunk(images)), dim=1)
-
-
-def cosface_logits(embeddings: torch.Tensor, centres: torch.Tensor, labels: torch.Tensor,
-                   scale: float = 30.0, margin: float = 0.35) -> torch.Tensor:
-    """CosFace logits: s * (cos(e, c_j) - m * [j == label]) with unit embeddings e and class centres c."""
-    cos = embeddings @ F.normalize(centres, dim=1).t()
-    return scale * (cos - margin * F.one_hot(labels, cos.shape[1]))
 
 
 def pair_cosface_loss(a: torch.Tensor, b: torch.Tensor, scale: float = 20.0, margin: float = 0.2) -> torch.Tensor:
