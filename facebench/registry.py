@@ -112,7 +112,7 @@ class StrategyEntry:
             else:
                 resolved[p.name] = p.default
         k = resolved.get("buffer_size")
-        if self.is_replay and not (isinstance(k, Integral) and not isinstance(k, bool) and k >= 1):
+        if self.takes_buffer_size and not (isinstance(k, Integral) and not isinstance(k, bool) and k >= 1):
             raise StrategyError(f"strategy '{self.name}': buffer_size must be a positive integer, got {k!r}")
         return resolved
 

@@ -9,7 +9,6 @@ from avalanche.core import SupervisedPlugin
 
 from facebench import register_strategy
 from facebench.memory import buffer_bytes
-from facebench.registry import StrategyError
 
 
 @register_strategy("gdumb")
@@ -34,9 +33,7 @@ class GDumbPlugin(SupervisedPlugin):
 
     def __init__(self, max_size: int, seed: int = 0):
         super().__init__()
-        if isinstance(max_size, bool) or not isinstance(max_size, (int, np.integer)) or max_size < 1:
-            raise StrategyError(f"strategy 'gdumb': buffer_size must be a positive integer, got {max_size!r}")
-        self.max_size = int(max_size)
+        self.max_size = int(max_size)  # checked by the registry, as for every strategy taking buffer_size
         self.rng = np.random.default_rng(seed)
         self.buffer = None
         self.generic = None  # the generator's weights before the first session
