@@ -20,6 +20,8 @@ from typing import Iterable
 import numpy as np
 import torch
 
+from facebench.replay import item_tensors
+
 MAX_DEPTH = 8
 """How deep attribute walking follows containers and objects."""
 
@@ -46,8 +48,9 @@ def kept_memory(plugins: Iterable, held=None) -> dict:
 def buffer_bytes(buffer, images: bool = True) -> int:
     """Bytes of a buffer dataset's items ``(w, x, t)``: each latent w, and each image x (as
     stored: float32) unless ``images`` is False."""
-    parts = (0, 1) if images else (0,)
-    payload = (torch.as_tensor(buffer[i][j]) for i in range(len(buffer)) for j in parts)
+    if len(buffer) == 0:
+        return 0
+    payload = item_tensors(buffer, *((0, 1) if images else (0,)))
     return sum(t.numel() * t.element_size() for t in payload)
 
 

@@ -4,7 +4,7 @@
 
 - a replay strategy: a class derived from Avalanche's ``ExemplarsBuffer``, normally
   ``facebench.replay.ReplayBuffer`` (implement ``select``), or a stock Avalanche storage policy
-  whose constructor takes ``max_size``. It is used through Avalanche's ``ReplayPlugin`` and
+  whose constructor takes ``max_size``. It is used through ``replay.BufferReplayPlugin`` and
   takes the parameter ``buffer_size`` (K, required, a positive integer), given to the class as
   ``max_size``;
 - or a factory function returning the list of Avalanche plugins of a non-replay strategy.
@@ -128,15 +128,15 @@ class StrategyEntry:
                 replay_batch_size: int | None = None) -> list:
         """The Avalanche plugins of a run with these parameters and seed.
 
-        A replay strategy gives ``[ReplayPlugin(mem_size=K, storage_policy=buffer)]``, whose
+        A replay strategy gives ``[BufferReplayPlugin(mem_size=K, storage_policy=buffer)]``, whose
         mini-batches hold the template's ``train_mb_size`` new samples and
         ``replay_batch_size`` replayed ones (default: ``train_mb_size`` too).
         """
         if self.is_replay:
-            from avalanche.training.plugins import ReplayPlugin
+            from facebench.replay import BufferReplayPlugin
 
             buffer = self.make_buffer(params, seed)
-            return [ReplayPlugin(mem_size=buffer.max_size, storage_policy=buffer, batch_size_mem=replay_batch_size)]
+            return [BufferReplayPlugin(mem_size=buffer.max_size, storage_policy=buffer, batch_size_mem=replay_batch_size)]
         context = {"seed": seed, "replay_batch_size": replay_batch_size}
         plugins = self.target(**_with_context(self.target, self.resolve_params(params), **context))
         if not isinstance(plugins, (list, tuple)):

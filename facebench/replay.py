@@ -5,10 +5,10 @@ A replay strategy subclasses ``ReplayBuffer`` and implements only
     select(self, pool: Pool, k: int, rng: numpy.random.Generator) -> list[int]
 
 which returns the indices (distinct, at most k) of the pool items to keep. The buffer is used
-through Avalanche's ``ReplayPlugin``: after each training experience the plugin calls
-``update``, which builds the pool = (the buffer so far) + (the experience's training items),
-calls ``select`` with the buffer's own generator (seeded from the run seed), checks the
-answer and keeps the chosen items as the new buffer.
+through ``BufferReplayPlugin`` (Avalanche's ``ReplayPlugin``): after each training experience
+the plugin calls ``post_adapt``, which builds the pool = (the buffer so far) + (the
+experience's training items), calls ``select`` with the buffer's own generator (seeded from
+the run seed), checks the answer and keeps the chosen items as the new buffer.
 
 Items are those of the personalisation datasets: tuples ``(w, x, t)`` (latent (D,), image
 (3, H, W), task label 0) with the data attributes ``targets_task_labels`` and ``session``.
@@ -29,6 +29,7 @@ import numpy as np
 import torch
 from avalanche.benchmarks.utils import AvalancheDataset, DataAttribute
 from avalanche.benchmarks.utils.utils import concat_datasets
+from avalanche.training.plugins import ReplayPlugin
 from avalanche.training.storage_policy import ExemplarsBuffer
 
 
@@ -52,13 +53,23 @@ class Pool:
     @classmethod
     def from_dataset(cls, data: AvalancheDataset) -> "Pool":
         """The pool of a personalisation dataset that carries the ``session`` and ``spread`` attributes."""
-        items = [data[i] for i in range(len(data))]
+        latents, images = item_tensors(data, 0, 1)
         return cls(
-            latents=torch.stack([torch.as_tensor(item[0]) for item in items]).numpy().astype(np.float32),
-            images=torch.stack([torch.as_tensor(item[1]) for item in items]),
+            latents=latents.numpy().astype(np.float32),
+            images=images,
             sessions=np.asarray([int(s) for s in data.session], dtype=np.int64),
             spread=np.asarray([float(s) for s in data.spread], dtype=np.float64),
         )
+
+
+def item_tensors(data, *fields: int) -> tuple[torch.Tensor, ...]:
+    """The given fields of every item of a non-empty dataset, each stacked over the items.
+
+    For personalisation items ``(w, x, t)``: field 0 gives the latents (N, D), field 1 the
+    images (N, 3, H, W), as stored.
+    """
+    items = [data[i] for i in range(len(data))]
+    return tuple(torch.stack([torch.as_tensor(item[f]) for item in items]) for f in fields)
 
 
 def session_spread(latents: np.ndarray, sessions: np.ndarray) -> np.ndarray:
@@ -73,6 +84,20 @@ def session_spread(latents: np.ndarray, sessions: np.ndarray) -> np.ndarray:
             dist = np.linalg.norm(w[members, None] - w[None, members], axis=-1)
             spread[members] = dist.sum(1) / (len(members) - 1)
     return spread
+
+
+class BufferReplayPlugin(ReplayPlugin):
+    """Avalanche's ``ReplayPlugin``, updating its storage policy through ``post_adapt``.
+
+    After each training experience Avalanche 0.6's plugin calls the policy's ``update``, which
+    Avalanche marks deprecated and which only calls ``post_adapt(strategy, strategy.experience)``.
+    Its deprecation decorator warns and sets the process's DeprecationWarning filter to "once",
+    so every run printed the warning. This plugin calls ``post_adapt`` itself: any
+    ``ExemplarsBuffer``, Avalanche's or ours, works unchanged.
+    """
+
+    def after_training_exp(self, strategy, **kwargs):
+        self.storage_policy.post_adapt(strategy, strategy.experience)
 
 
 class ReplayBuffer(ExemplarsBuffer):
@@ -98,14 +123,9 @@ class ReplayBuffer(ExemplarsBuffer):
         Use only ``rng`` for randomness, so that a run is reproducible from its seed.
         """
 
-    def update(self, strategy, **kwargs):
-        """Called by ``ReplayPlugin`` after each training experience (Avalanche's deprecated
-        entry point, overridden so that it does not warn)."""
-        self.post_adapt(strategy, strategy.experience)
-
     def post_adapt(self, agent_state, exp):
         """Choose the new buffer from (the buffer so far) + (the experience's items)."""
-        latents = torch.stack([torch.as_tensor(exp.dataset[i][0]) for i in range(len(exp.dataset))])
+        (latents,) = item_tensors(exp.dataset, 0)
         sessions = np.asarray([int(s) for s in exp.dataset.session])
         new = exp.dataset.update_data_attribute("spread", session_spread(latents.numpy(), sessions).tolist())
         # the empty initial buffer carries no data attributes, and concat keeps only the first's
@@ -161,10 +181,10 @@ def buffer_content(data: AvalancheDataset) -> dict:
     """A buffer's items and attributes as tensors (empty tensors for an empty buffer)."""
     if len(data) == 0:
         return {}
-    items = [data[i] for i in range(len(data))]
+    latents, images = item_tensors(data, 0, 1)
     return {
-        "latents": torch.stack([torch.as_tensor(item[0]) for item in items]),
-        "images": torch.stack([torch.as_tensor(item[1]) for item in items]),
+        "latents": latents,
+        "images": images,
         "sessions": torch.as_tensor([int(s) for s in data.session]),
         "spread": torch.as_tensor([float(s) for s in data.spread], dtype=torch.float64),
     }

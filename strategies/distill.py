@@ -10,6 +10,7 @@ from avalanche.core import SupervisedPlugin
 
 from facebench import register_strategy
 from facebench.evaluator import p0_latents
+from facebench.replay import item_tensors
 
 
 @register_strategy("distill")
@@ -53,8 +54,8 @@ class DistillPlugin(SupervisedPlugin):
         strategy.loss = strategy.loss + self.weight * strategy._criterion(strategy.model(w), target)
 
     def after_training_exp(self, strategy, **kwargs):
-        new = torch.stack([torch.as_tensor(strategy.experience.dataset[i][0])
-                           for i in range(len(strategy.experience.dataset))]).cpu()
+        (new,) = item_tensors(strategy.experience.dataset, 0)
+        new = new.cpu()
         self.latents = new if self.latents is None else torch.cat([self.latents, new])
         self.teacher = None
 

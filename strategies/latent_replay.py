@@ -8,7 +8,7 @@ from avalanche.training.storage_policy import ExemplarsBuffer
 from facebench import register_strategy
 from facebench.memory import buffer_bytes
 from facebench.registry import StrategyError, get_strategy
-from facebench.replay import ReplayBuffer, buffer_content, buffer_dataset
+from facebench.replay import BufferReplayPlugin, ReplayBuffer, buffer_content, buffer_dataset
 
 
 @register_strategy("latent-replay")
@@ -28,10 +28,8 @@ def latent_replay(buffer_size: int, policy: str = "er-hull", seed: int = 0, repl
     if not (entry.is_replay and issubclass(entry.target, ReplayBuffer)):
         raise StrategyError(f"strategy 'latent-replay': policy must be a facebench ReplayBuffer strategy "
                             f"(e.g. er-hull, er-rand, kmeans), got '{policy}'")
-    from avalanche.training.plugins import ReplayPlugin
-
     buffer = LatentBuffer(entry.make_buffer({"buffer_size": buffer_size}, seed))
-    return [ReplayPlugin(mem_size=buffer.max_size, storage_policy=buffer, batch_size_mem=replay_batch_size)]
+    return [BufferReplayPlugin(mem_size=buffer.max_size, storage_policy=buffer, batch_size_mem=replay_batch_size)]
 
 
 class LatentBuffer(ExemplarsBuffer):
@@ -45,10 +43,6 @@ class LatentBuffer(ExemplarsBuffer):
     def post_adapt(self, agent_state, exp):
         self.policy.post_adapt(agent_state, exp)
         self.buffer = self.policy.buffer = rendered(self.policy.buffer, agent_state.model)
-
-    def update(self, strategy, **kwargs):
-        """Avalanche's deprecated entry point, called by ``ReplayPlugin``."""
-        self.post_adapt(strategy, strategy.experience)
 
     def resize(self, strategy, new_size: int):
         self.policy.resize(strategy, new_size)

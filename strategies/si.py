@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import warnings
+
 from avalanche.training.plugins import SynapticIntelligencePlugin
 
 from facebench import register_strategy
@@ -29,7 +31,7 @@ class CopyingSI(SynapticIntelligencePlugin):
     Avalanche snapshots a weight as ``param.detach().cpu().flatten()``: on a GPU that is a copy,
     on a CPU it is a view of the live weight, so the snapshot moves with every optimiser step,
     the path integral (new - old weights) is identically 0 and so is the penalty (shown in
-    tests/test_regularisers.py). Copying the two snapshots that must outlive an update -- the
+    tests/test_beyond_replay.py). Copying the two snapshots that must outlive an update -- the
     weights before each step and at the start of each session -- makes it the same on every device.
     """
 
@@ -40,6 +42,12 @@ class CopyingSI(SynapticIntelligencePlugin):
     def before_training_iteration(self, strategy, **kwargs):
         super().before_training_iteration(strategy, **kwargs)
         _own(self.syn_data["old_theta"])
+
+    def after_training_exp(self, strategy, **kwargs):
+        """Avalanche's, without the NumPy 2 DeprecationWarning of its ``np.square`` on a tensor."""
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", message="__array_wrap__ must accept context", category=DeprecationWarning)
+            super().after_training_exp(strategy, **kwargs)
 
 
 def _own(snapshots: dict) -> None:

@@ -9,8 +9,10 @@ import numpy as np
 import torch
 from avalanche.benchmarks.scenarios.dataset_scenario import benchmark_from_datasets
 from avalanche.benchmarks.utils import AvalancheDataset, DataAttribute
-from avalanche.training.plugins import EvaluationPlugin, ReplayPlugin
+from avalanche.training.plugins import EvaluationPlugin
 from avalanche.training.templates import SupervisedTemplate
+
+from facebench.replay import BufferReplayPlugin
 
 DIM, SIZE = 8, 4
 
@@ -41,9 +43,9 @@ class _Tiny(torch.nn.Module):
         return self.linear(w).view(-1, 3, SIZE, SIZE)
 
 
-def run_stream(buffer, datasets) -> list[AvalancheDataset]:
-    """Train a tiny generator through ``datasets`` with ``ReplayPlugin(storage_policy=buffer)``;
-    returns the buffer's dataset after each experience."""
+def run_stream(buffer, datasets, plugin=None) -> list[AvalancheDataset]:
+    """Train a tiny generator through ``datasets`` with ``plugin`` (default:
+    ``BufferReplayPlugin(storage_policy=buffer)``); returns the buffer's dataset after each experience."""
     torch.manual_seed(0)
     model = _Tiny()
     with warnings.catch_warnings():
@@ -51,7 +53,7 @@ def run_stream(buffer, datasets) -> list[AvalancheDataset]:
         template = SupervisedTemplate(
             model=model, optimizer=torch.optim.SGD(model.parameters(), lr=0.01), criterion=torch.nn.MSELoss(),
             train_mb_size=2, train_epochs=1, device="cpu",
-            plugins=[ReplayPlugin(mem_size=buffer.max_size, storage_policy=buffer)],
+            plugins=[plugin or BufferReplayPlugin(mem_size=buffer.max_size, storage_policy=buffer)],
             evaluator=EvaluationPlugin(loggers=[]),
         )
     snapshots = []

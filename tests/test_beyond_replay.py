@@ -3,6 +3,7 @@ GDumb -- each on the quick card with its kept memory, resumed runs, and each one
 
 import json
 import math
+import warnings
 
 import numpy as np
 import pytest
@@ -105,18 +106,29 @@ def _tiny_si_run(plugin):
     g = torch.Generator().manual_seed(0)
     data = [anchor_dataset(torch.randn(8, 4, generator=g), torch.randn(8, 2, generator=g), t) for t in range(2)]
     model = torch.nn.Linear(4, 2)
-    template = SupervisedTemplate(model=model, optimizer=torch.optim.SGD(model.parameters(), lr=0.1),
-                                  criterion=torch.nn.MSELoss(), train_mb_size=4, train_epochs=2,
-                                  plugins=[plugin], evaluator=None, device="cpu")
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="No loggers specified")
+        template = SupervisedTemplate(model=model, optimizer=torch.optim.SGD(model.parameters(), lr=0.1),
+                                      criterion=torch.nn.MSELoss(), train_mb_size=4, train_epochs=2,
+                                      plugins=[plugin], evaluator=None, device="cpu")
     for experience in benchmark_from_datasets(train=data, test=data).train_stream:
         template.train(experience, eval_streams=[])
     return torch.cat([v.data for v in plugin.ewc_data[1].values()])
 
 
+@pytest.mark.filterwarnings("ignore:__array_wrap__ must accept context:DeprecationWarning")  # stock SI's numpy call
 def test_stock_si_learns_no_importance_on_cpu_and_the_copying_one_does():
     # Avalanche snapshots weights as param.detach().cpu().flatten(): a view on CPU, so old == new
     assert torch.count_nonzero(_tiny_si_run(SynapticIntelligencePlugin(si_lambda=1.0))) == 0
     assert torch.count_nonzero(_tiny_si_run(CopyingSI(si_lambda=1.0))) > 0
+
+
+def test_copying_si_trains_without_numpys_deprecation_warning():
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", DeprecationWarning)
+        with pytest.raises(DeprecationWarning, match="__array_wrap__"):  # Avalanche's np.square on tensors
+            _tiny_si_run(SynapticIntelligencePlugin(si_lambda=1.0))
+        _tiny_si_run(CopyingSI(si_lambda=1.0))
 
 
 def _stream(sizes, dim=4):

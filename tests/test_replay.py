@@ -9,7 +9,7 @@ import pytest
 import torch
 from replay_helpers import buffer_latents, buffer_sessions, clustered_sessions, run_stream, session_dataset
 
-from facebench.replay import Pool, ReplayBuffer, session_spread
+from facebench.replay import Pool, ReplayBuffer, item_tensors, session_spread
 
 
 class Recorder(ReplayBuffer):
@@ -46,7 +46,7 @@ def test_pool_and_update_through_a_replay_plugin():
     datasets = clustered_sessions(sessions=3, per_session=5)
     buffer = Recorder(max_size=3, seed=0)
     with warnings.catch_warnings():
-        warnings.simplefilter("error", DeprecationWarning)  # our update does not use Avalanche's deprecated path
+        warnings.simplefilter("error", DeprecationWarning)  # the plugin does not use Avalanche's deprecated path
         snapshots = run_stream(buffer, datasets)
     first, second, third = buffer.pools
     assert [len(p) for p in buffer.pools] == [5, 8, 8]  # the experience, then K buffered + 5 new
@@ -130,3 +130,22 @@ def test_resize_reselects_from_the_buffer():
 def test_single_item_session_has_zero_spread():
     [snapshot] = run_stream(Recorder(2, seed=0), [session_dataset(torch.ones(1, 8), 0)])
     assert [float(s) for s in snapshot.spread] == [0.0]
+
+
+def test_item_tensors_stacks_the_fields_of_every_item():
+    data = session_dataset(torch.arange(12.0).view(3, 4).repeat(1, 2), 0)
+    latents, images = item_tensors(data, 0, 1)
+    assert latents.shape == (3, 8) and images.shape == (3, 3, 4, 4)
+    assert torch.equal(latents, torch.stack([data[i][0] for i in range(3)]))
+    assert torch.equal(images[2], data[2][1])
+
+
+def test_the_registrys_plugin_avoids_avalanches_deprecated_update(monkeypatch):
+    from facebench.registry import get_strategy
+
+    said = []
+    monkeypatch.setattr(warnings, "warn", lambda message, *a, **k: said.append(str(message)))
+    [plugin] = get_strategy("reservoir").plugins({"buffer_size": 3})  # Avalanche's own buffer
+    snapshots = run_stream(plugin.storage_policy, clustered_sessions(sessions=2, per_session=4), plugin)
+    assert [len(s) for s in snapshots] == [3, 3]
+    assert not [m for m in said if "deprecated" in m], said

@@ -77,9 +77,10 @@ class ModulatedConv(nn.Module):
         x = x * s[:, :, None, None]
         if self.upsample:
             x = F.interpolate(x, scale_factor=2, mode="bilinear", align_corners=False)
-        x = F.conv2d(x, self.weight, padding=self.weight.shape[-1] // 2)
+        weight = self.weight  # read once: a parametrised weight (strategies/lora.py) is computed on each read
+        x = F.conv2d(x, weight, padding=weight.shape[-1] // 2)
         if self.demodulate:
-            w2 = self.weight.square().sum(dim=(2, 3))                    # (O, I)
+            w2 = weight.square().sum(dim=(2, 3))                         # (O, I)
             d = torch.rsqrt(s.square() @ w2.t() + 1e-8)                  # (B, O)
             x = x * d[:, :, None, None]
         x = x + self.bias[None, :, None, None]
