@@ -51,8 +51,11 @@ def _figure(width: float, height: float) -> Figure:
 
 
 def _colors(strategies) -> dict[str, tuple]:
-    cmap = colormaps["tab10"]
-    return {name: cmap(index % 10) for index, name in enumerate(sorted(set(strategies)))}
+    """One colour per strategy, distinct for up to 20 strategies (the board has 15): tab20's ten
+    dark hues first, then their light twins."""
+    cmap = colormaps["tab20"]
+    order = [*range(0, cmap.N, 2), *range(1, cmap.N, 2)]
+    return {name: cmap(order[index % cmap.N]) for index, name in enumerate(sorted(set(strategies)))}
 
 
 def _against_k(table: pd.DataFrame):
