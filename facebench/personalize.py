@@ -142,7 +142,7 @@ class StepBudget(SupervisedPlugin):
     def before_backward(self, strategy, **kwargs):
         if not torch.isfinite(strategy.loss):
             session = strategy.experience.current_experience
-            raise NonFiniteLoss(f"non-finite fine-tuning loss ({float(strategy.loss)}) at session {session}, "
+            raise NonFiniteLoss(f"non-finite fine-tuning loss ({float(strategy.loss.detach())}) at session {session}, "
                                 f"step {self.done + 1}")
 
     def after_training_iteration(self, strategy, **kwargs):
