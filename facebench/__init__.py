@@ -1,6 +1,6 @@
 """facebench: a continual-learning benchmark for personalised generative face models.
 
-Importing the package is cheap: submodules (``facebench.data``, ``facebench.cards``, ...)
+Importing the package is cheap: submodules (``facebench.data``, ``facebench.data.cards``, ...)
 are imported by whoever needs them.
 """
 

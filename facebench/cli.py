@@ -30,7 +30,7 @@ def _add_scenario_commands(subparsers) -> None:
 
 
 def _scenarios(args) -> None:
-    from facebench.cards import stock_cards
+    from facebench.data.cards import stock_cards
     from facebench.data import load_scenario
 
     scenarios = [load_scenario(card) for card in args.cards or stock_cards()]
@@ -92,7 +92,7 @@ def _add_data_commands(subparsers) -> None:
 
 def _preview(args) -> None:
     from facebench.data import load_scenario
-    from facebench.sheets import person_sheet
+    from facebench.data.preview import person_sheet
 
     scenario = load_scenario(args.scenario)
     output = args.output or f"{scenario.name}-person{args.person}.png"
@@ -198,7 +198,7 @@ def _integers(text: str) -> list[int]:
 
 
 def _sweep(args) -> int | None:
-    from facebench.sweep import grid, sweep
+    from facebench.run.sweep import grid, sweep
 
     persons = "all" if args.persons == "all" else _names(args.persons)
     specs = grid(args.scenario, args.strategies, args.buffer_sizes, persons, args.seeds)
@@ -220,7 +220,7 @@ def _sweep(args) -> int | None:
 
 
 def _leaderboard(args) -> int | None:
-    from facebench import leaderboard, tables
+    from facebench.board import load as leaderboard, render as tables
 
     if args.check:
         problems = leaderboard.check(args.dir)
@@ -247,15 +247,15 @@ def _leaderboard(args) -> int | None:
 
 
 def _warn_skipped(board) -> None:
-    from facebench.tables import skipped_lines
+    from facebench.board.render import skipped_lines
 
     for line in skipped_lines(board):
         Console(stderr=True).print(Text(line, style="yellow"), soft_wrap=True)
 
 
 def _compare(args) -> None:
-    from facebench import tables
-    from facebench.compare import compare
+    from facebench.board import render as tables
+    from facebench.board.compare import compare
 
     comparison = compare(args.mine, against=args.against)
     if args.format == "json":
@@ -307,8 +307,8 @@ def _run(args) -> int | None:
     from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
     from facebench.data import load_scenario
-    from facebench.results import summary_rows
-    from facebench.runner import RunSpec, run
+    from facebench.board.schema import summary_rows
+    from facebench.run.runner import RunSpec, run
 
     if args.threads:
         torch.set_num_threads(args.threads)

@@ -9,7 +9,7 @@ import torch
 from avalanche.core import SupervisedPlugin
 
 from facebench import register_strategy
-from facebench.evaluator import p0_latents
+from facebench.run.evaluator import p0_latents
 from facebench.replay import item_tensors
 
 

@@ -8,7 +8,7 @@ import numpy as np
 from avalanche.core import SupervisedPlugin
 
 from facebench import register_strategy
-from facebench.memory import buffer_bytes
+from facebench.run.memory import buffer_bytes
 
 
 @register_strategy("gdumb")

@@ -6,7 +6,7 @@ import torch
 from avalanche.training.storage_policy import ExemplarsBuffer
 
 from facebench import register_strategy
-from facebench.memory import buffer_bytes
+from facebench.run.memory import buffer_bytes
 from facebench.registry import StrategyError, get_strategy
 from facebench.replay import BufferReplayPlugin, ReplayBuffer, buffer_content, buffer_dataset
 

@@ -1,4 +1,4 @@
-"""Synthetic result files, made by facebench.results.make_result, so they follow the schema exactly.
+"""Synthetic result files, made by facebench.board.schema.make_result, so they follow the schema exactly.
 
 A run's score matrix: a[t][k] = level + drift * (t - k) + noise for k <= t, where ``drift``
 moves a score the bad way (forgetting); a joint run is one row, a[k] = level + noise. ``quality``
@@ -16,10 +16,10 @@ from unittest import mock
 
 import numpy as np
 
-from facebench import results
-from facebench.cards import load_card
+from facebench.board import schema as results
+from facebench.data.cards import load_card
 from facebench.protocol import Protocol
-from facebench.runner import RunSpec
+from facebench.run.runner import RunSpec
 
 #: score -> (level, size of one unit of quality or drift), the sign making it worse when added.
 LEVELS = {

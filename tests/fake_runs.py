@@ -1,4 +1,4 @@
-"""A stand-in for facebench.runner.run in sweep tests: the same signature, a real process, tiny work.
+"""A stand-in for facebench.run.runner.run in sweep tests: the same signature, a real process, tiny work.
 
 It writes, as the run's result file, what the sweep arranged for it: its process id, its torch
 threads, whether it was asked to resume, and the checkpoint it resumed from (then removed, as the
@@ -10,7 +10,7 @@ import os
 
 import torch
 
-from facebench.sweep import result_path
+from facebench.run.sweep import result_path
 
 
 def run(spec, out, resume=False, force=False, progress=None):

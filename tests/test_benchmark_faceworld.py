@@ -2,7 +2,7 @@
 
 import numpy as np
 
-from facebench.faceworld import FaceWorld, Population
+from facebench.data.faceworld import FaceWorld, Population
 
 N = 256
 

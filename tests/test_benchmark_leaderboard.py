@@ -6,8 +6,8 @@ Budget (issue 5): at most 5 s. Timed with ``pytest --benchmark-enable -k benchma
 import pytest
 
 import fake_results
-from facebench import leaderboard as lb
-from facebench import tables
+from facebench.board import load as lb
+from facebench.board import render as tables
 
 FILES = 1000
 BUFFERED = ("er-rand", "er-hull", "kmeans", "reservoir")

@@ -5,7 +5,7 @@ import json
 
 import pytest
 
-from facebench.runner import RunSpec, run
+from facebench.run.runner import RunSpec, run
 
 
 @pytest.fixture(autouse=True)

@@ -11,9 +11,9 @@ import torch
 from avalanche.training.plugins import SynapticIntelligencePlugin
 from avalanche.training.templates import SupervisedTemplate
 
-from facebench.personalize import anchor_dataset
+from facebench.run.template import anchor_dataset
 from facebench.registry import StrategyError, get_strategy
-from facebench.runner import RunSpec, run
+from facebench.run.runner import RunSpec, run
 from facebench.strategies.gdumb import GDumbPlugin, greedy_balanced
 from facebench.strategies.latent_replay import LatentBuffer
 from facebench.strategies.lora import LoRAPlugin

@@ -6,8 +6,8 @@ import json
 
 import pytest
 
-from facebench import cards
-from facebench.cards import CardError, Field, load_card, stock_cards
+from facebench.data import cards
+from facebench.data.cards import CardError, Field, load_card, stock_cards
 
 FACEWORLD = {
     "description": "a test card",

@@ -9,10 +9,10 @@ from rich.console import Console
 from scipy import stats
 
 import fake_results
-from facebench import leaderboard as lb
-from facebench import tables
+from facebench.board import load as lb
+from facebench.board import render as tables
 from facebench.cli import main
-from facebench.compare import compare
+from facebench.board.compare import compare
 
 SCENARIO = "faceworld-quick"
 # er-new: far better than every board row at K=3, far worse at K=5.

@@ -12,7 +12,7 @@ from avalanche.core import SupervisedPlugin
 from avalanche.training.storage_policy import ExemplarsBuffer
 
 from facebench import testing
-from facebench.personalize import anchor_dataset
+from facebench.run.template import anchor_dataset
 from facebench.registry import get_strategy, list_strategies
 from facebench.replay import ReplayBuffer
 from facebench.testing import ConformanceError, check_strategy

@@ -6,9 +6,9 @@ import numpy as np
 import pytest
 import torch
 
-from facebench import data
+from facebench.data import scenario as data
 from facebench.data import load_scenario
-from facebench.faceworld import FaceWorld
+from facebench.data.faceworld import FaceWorld
 
 TINY = {
     "resolution": 32,

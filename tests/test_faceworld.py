@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 import torch
 
-from facebench.faceworld import FACTOR_NAMES, IDENTITY_NAMES, FaceWorld, Population
+from facebench.data.faceworld import FACTOR_NAMES, IDENTITY_NAMES, FaceWorld, Population
 
 
 def test_same_key_same_bytes_in_any_batch():

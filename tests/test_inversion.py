@@ -3,7 +3,7 @@
 import pytest
 import torch
 
-from facebench.faceworld import FaceWorld
+from facebench.data.faceworld import FaceWorld
 from facebench.models import invert, load, reconstruction_loss
 
 

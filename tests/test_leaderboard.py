@@ -12,9 +12,9 @@ from rich.console import Console
 from scipy import stats
 
 import fake_results
-from facebench import leaderboard as lb
-from facebench import tables
-from facebench.cards import Card
+from facebench.board import load as lb
+from facebench.board import render as tables
+from facebench.data.cards import Card
 from facebench.cli import main
 
 SCENARIO = "faceworld-quick"

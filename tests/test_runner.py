@@ -15,7 +15,7 @@ import torch
 
 from facebench.cli import main
 from facebench.registry import list_strategies
-from facebench.runner import RunError, RunSpec, run
+from facebench.run.runner import RunError, RunSpec, run
 
 QUICK = "faceworld-quick"
 BUILT_IN = ["naive", "joint", "cumulative", "er-rand", "er-hull", "kmeans", "reservoir"]
@@ -121,7 +121,7 @@ def test_result_directory_that_is_not_writable(tmp_path, capsys):
 
 def test_nan_loss_stops_with_session_and_step_and_keeps_the_checkpoint(tmp_path, capsys, monkeypatch):
     from facebench import registry
-    from facebench.personalize import ReconstructionCriterion
+    from facebench.run.template import ReconstructionCriterion
 
     calls = {"n": 0}
     real = ReconstructionCriterion.forward
@@ -147,7 +147,7 @@ def test_result_path_names_strategy_parameters_person_and_seed(tmp_path):
 
 
 def test_a_runs_numbers_do_not_depend_on_the_runs_before_it_in_the_process(tmp_path, monkeypatch):
-    from facebench import runner
+    from facebench.run import runner
 
     monkeypatch.setattr(runner, "_ZOOS", {})  # the first run of a process builds the zoo's modules
     first = json.loads(run(RunSpec("naive", {}, QUICK, "1", 0), tmp_path / "a").read_text())

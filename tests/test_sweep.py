@@ -10,10 +10,10 @@ from rich.console import Console
 
 import fake_runs
 from facebench import registry
-from facebench import sweep as sweeps
+from facebench.run import sweep as sweeps
 from facebench.cli import main
-from facebench.runner import RunSpec
-from facebench.sweep import SweepError, SweepReport, grid, local_slots, result_path, sweep
+from facebench.run.runner import RunSpec
+from facebench.run.sweep import SweepError, SweepReport, grid, local_slots, result_path, sweep
 
 SCENARIO = "faceworld-quick"
 

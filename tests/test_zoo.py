@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 import torch
 
-from facebench.faceworld import Population
+from facebench.data.faceworld import Population
 from facebench.models import AssetError, Encoder, Generator, IdentityNet, PerceptualDistance, cards, load
 from facebench.models.perceptual import STRENGTHS, distortion_curves
 from facebench.models.pretrain import HELD_OUT

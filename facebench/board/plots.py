@@ -24,9 +24,9 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 
-from facebench import leaderboard as lb
+from facebench.board import load as lb
 from facebench.protocol import SCORES
-from facebench.tables import LABELS, header
+from facebench.board.render import LABELS, header
 
 #: Scores drawn: the paper's four, those with a forgetting column on the board.
 PLOTTED = tuple(dict.fromkeys(score for score, summary in lb.COLUMNS if summary == "forgetting"))

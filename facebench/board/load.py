@@ -5,12 +5,12 @@ own ``leaderboard.json``. :func:`check` lists every problem of every file, one l
 ``<file>: <field>: <problem>``; :func:`load` keeps the valid runs and counts the others as
 skipped (never a silently wrong mean).
 
-A valid file has the schema :data:`facebench.results.SCHEMA`; its card hash
+A valid file has the schema :data:`facebench.board.schema.SCHEMA`; its card hash
 (``scenario.card_sha256``) is the sha256 of the card content it holds and, for a stock card
 name, the hash of that stock card; every score of :data:`facebench.protocol.SCORES` with its
 direction and print scale, a complete matrix (T x T with every a[t][k], k <= t, a number and
 null above the diagonal; 1 x T for kind "joint") and summaries equal to those
-:func:`facebench.results.summaries` computes from the matrix; facebench, torch, avalanche
+:func:`facebench.board.schema.summaries` computes from the matrix; facebench, torch, avalanche
 and python versions and the git commit recorded; only finite numbers. Across files: one
 scenario (name and card hash: the most common among the files; the others are "mixed in"), and
 no two files for the same (strategy, parameters, person, seed) (the first in path order is
@@ -44,10 +44,10 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from facebench import cards
+from facebench.data import cards
 from facebench.errors import FacebenchError
 from facebench.protocol import SCORES
-from facebench.results import SCHEMA, summaries
+from facebench.board.schema import SCHEMA, summaries
 
 #: The board's columns, (score, summary), in the paper's order, then PSNR.
 COLUMNS: tuple[tuple[str, str], ...] = (
@@ -381,7 +381,7 @@ def mean_interval(values: pd.Series | np.ndarray) -> tuple[float, float]:
 def aggregate(board: Board) -> pd.DataFrame:
     """The board's table: one row per (method, K) with K, method, strategy, n (runs), rank,
     ``memory_items`` and ``memory_bytes`` (means over runs of what the strategy kept besides the
-    model, ``facebench.memory``; NaN items: it keeps no items, NaN bytes: not recorded),
+    model, ``facebench.run.memory``; NaN items: it keeps no items, NaN bytes: not recorded),
     and for every column of :data:`COLUMNS` its mean and ``<column>_ci95`` (half-width),
     ranked within each K (see the module's docstring), bufferless rows first, then K ascending."""
     rows = []

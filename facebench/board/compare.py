@@ -1,7 +1,7 @@
 """A new method's results against a board: where it would rank, and how far from each baseline.
 
 Rank. Each row of the new results, (method, K), is ranked among the board's rows of the same K
-by the board's own rule (:func:`facebench.leaderboard.rank`): "rank r of N" counts the new row.
+by the board's own rule (:func:`facebench.board.load.rank`): "rank r of N" counts the new row.
 
 Differences. Against every board row of the same K and every board row without a buffer (naive,
 joint, ...: the references of every K), for each board column: the runs of both are paired by
@@ -25,7 +25,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from facebench import leaderboard as lb
+from facebench.board import load as lb
 
 NEW = "\0new"  # the new row's name while it is ranked among the board's rows: unlike any method's
 

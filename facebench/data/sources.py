@@ -1,4 +1,4 @@
-"""Image sources and the Avalanche scenario of one person's photo sessions.
+"""Image sources: where a card's photo sessions come from (FaceWorld renders, folders of photos).
 
 Definitions:
 
@@ -8,18 +8,10 @@ Definitions:
 - A *frame* number names an image within its session: train images first, then test images.
   FaceWorld renders train frames 0..n_train-1 and test frames n_train..n_train+n_test-1; a
   folder session numbers its files in name order, train files first.
-- ``Scenario.benchmark(person)`` is an Avalanche ``CLScenario`` whose ``train_stream[t]`` and
-  ``test_stream[t]`` are the train and test images of session t. A sample is
-  ``[image, session]``; each dataset carries the data attributes ``session`` (int, the stream
-  index), ``person`` (str) and ``frame`` (int).
-
-Images are read or rendered once per (source, person) and kept in memory (the last few
-persons), so building a benchmark again is cheap.
 """
 
 from __future__ import annotations
 
-import functools
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
@@ -29,7 +21,7 @@ import numpy as np
 import torch
 from PIL import Image, ImageOps
 
-from facebench.cards import Card, load_card
+from facebench.data.cards import Card
 from facebench.errors import FacebenchError
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp")
@@ -45,7 +37,7 @@ class Images:
 
     images: torch.Tensor  # (N, 3, H, W), float32 in [0, 1]
     frames: list[int]
-    factors: Any = None  # facebench.faceworld.Factors, or None for real photos
+    factors: Any = None  # facebench.data.faceworld.Factors, or None for real photos
 
 
 @dataclass(frozen=True)
@@ -75,7 +67,7 @@ class FaceWorldSource:
         return [(self.train_per_session, self.test_per_session)] * self.sessions
 
     def read(self, person: str) -> list[Session]:
-        from facebench.faceworld import FaceWorld
+        from facebench.data.faceworld import FaceWorld
 
         world = FaceWorld(world_seed=self.world_seed)
 
@@ -179,80 +171,6 @@ def source_of(card: Card) -> Source:
         return FaceWorldSource(resolution=resolution, **params)
     root = card.path.parent / Path(params["root"]).expanduser()
     return FolderSource(root.resolve(), resolution, params["on_bad_image"])
-
-
-@functools.lru_cache(maxsize=8)
-def _read_person(source: Source, person: str) -> tuple[Session, ...]:
-    return tuple(source.read(person))
-
-
-class Scenario:
-    """A scenario card and the photo sessions of its persons."""
-
-    def __init__(self, card: Card):
-        self.card = card
-        self.source = source_of(card)
-
-    @property
-    def path(self) -> Path:
-        """The card file."""
-        return self.card.path
-
-    @property
-    def name(self) -> str:
-        return self.card.name
-
-    @functools.cached_property
-    def persons(self) -> list[str]:
-        """Person ids, in order."""
-        return self.source.person_ids()
-
-    def counts(self) -> dict[str, list[tuple[int, int]]]:
-        """(train, test) image counts per session, per person, without reading any image."""
-        return {person: self.source.counts(person) for person in self.persons}
-
-    def sessions(self, person: str | int) -> tuple[Session, ...]:
-        """A person's sessions in stream order, with their images and (FaceWorld) factors."""
-        return _read_person(self.source, self._person_id(person))
-
-    def benchmark(self, person: str | int):
-        """The Avalanche ``CLScenario`` of a person: one experience per session (module doc)."""
-        from avalanche.benchmarks.scenarios.dataset_scenario import benchmark_from_datasets
-        from avalanche.benchmarks.utils import AvalancheDataset, DataAttribute
-        from avalanche.benchmarks.utils.flat_data import ConstantSequence
-
-        person = self._person_id(person)
-
-        def dataset(split: Images, session: int) -> AvalancheDataset:
-            n = len(split.frames)
-            return AvalancheDataset(
-                [torch.utils.data.TensorDataset(split.images)],
-                data_attributes=[
-                    DataAttribute(ConstantSequence(session, n), "session", use_in_getitem=True),
-                    DataAttribute(ConstantSequence(person, n), "person"),
-                    DataAttribute(split.frames, "frame"),
-                ],
-            )
-
-        sessions = self.sessions(person)
-        return benchmark_from_datasets(
-            train=[dataset(session.train, t) for t, session in enumerate(sessions)],
-            test=[dataset(session.test, t) for t, session in enumerate(sessions)],
-        )
-
-    def _person_id(self, person: str | int) -> str:
-        person = str(person)
-        if person not in self.persons:
-            raise DataError(
-                f"unknown person '{person}' in scenario {self.name} ({self.path}); "
-                f"persons: {', '.join(self.persons)}"
-            )
-        return person
-
-
-def load_scenario(name_or_path: str | Path) -> Scenario:
-    """The scenario of a stock card name or a card path (see ``facebench.cards``)."""
-    return Scenario(load_card(name_or_path))
 
 
 def _subfolders(folder: Path) -> list[Path]:

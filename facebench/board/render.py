@@ -17,7 +17,7 @@ from rich import box
 from rich.table import Table
 from rich.text import Text
 
-from facebench import leaderboard as lb
+from facebench.board import load as lb
 from facebench.protocol import SCORES
 
 LABELS = {
@@ -164,7 +164,7 @@ FINDINGS = "FINDINGS.md"
 def write_board(board: lb.Board, table: pd.DataFrame, out: str | Path) -> list[Path]:
     """Write LEADERBOARD.md (the table, then ``out``/FINDINGS.md if there is one), leaderboard.csv,
     leaderboard.json and the plots into ``out``."""
-    from facebench.plots import plot_board
+    from facebench.board.plots import plot_board
 
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)

@@ -32,11 +32,11 @@ from typing import TYPE_CHECKING
 
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
-from facebench import results
+from facebench.board import schema as results
 from facebench.errors import FacebenchError
 
 if TYPE_CHECKING:
-    from facebench.runner import RunSpec
+    from facebench.run.runner import RunSpec
 
 RAY_MISSING = "--executor ray needs Ray, an optional extra: pip install 'facebench[ray]'"
 
@@ -50,7 +50,7 @@ def grid(scenario: str, strategies: list[str], buffer_sizes: list[int], persons:
     """Every run of the grid (see the module's docstring), parameters completed with the
     strategy's defaults as the runner names its files; ``persons="all"``: the scenario's."""
     from facebench.registry import get_strategy
-    from facebench.runner import RunSpec
+    from facebench.run.runner import RunSpec
 
     if persons == "all":
         from facebench.data import load_scenario
@@ -72,7 +72,7 @@ def result_path(spec: RunSpec, out: str | Path) -> Path:
 
 @lru_cache(maxsize=None)
 def _scenario_name(scenario: str) -> str:
-    from facebench.cards import load_card
+    from facebench.data.cards import load_card
 
     return load_card(scenario).name
 
@@ -111,9 +111,9 @@ def sweep(specs: list[RunSpec], out: str | Path, executor: str = "local", jobs: 
           threads: int | None = None, address: str | None = None, run: Callable | None = None,
           console=None) -> SweepReport:
     """Run every spec whose result is missing under ``out`` with ``run`` (default
-    :func:`facebench.runner.run`); one progress bar on ``console`` (none without one)."""
+    :func:`facebench.run.runner.run`); one progress bar on ``console`` (none without one)."""
     if run is None:
-        from facebench.runner import run
+        from facebench.run.runner import run
     out = Path(out).resolve()
     report = SweepReport()
     pending = []

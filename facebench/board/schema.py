@@ -94,7 +94,7 @@ def _git_commit() -> str | None:
 def make_result(spec, entry, scenario, protocol, matrices: dict, timing: dict, memory: dict | None = None,
                 device: str = "cpu") -> dict:
     """The result file's content for a finished run; ``memory``: what the strategy kept besides the
-    model (``facebench.memory.kept_memory``)."""
+    model (``facebench.run.memory.kept_memory``)."""
     return {
         "schema": SCHEMA,
         "scenario": {"name": scenario.name, "card": scenario.card.data, "card_sha256": scenario.card.sha256},

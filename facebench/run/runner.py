@@ -24,12 +24,13 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from facebench import registry, results
+from facebench import registry
+from facebench.board import schema as results
 from facebench.data import load_scenario
 from facebench.errors import FacebenchError
-from facebench.memory import kept_memory
-from facebench.personalize import PersonalizationTemplate, Zoo, anchor_dataset, person_anchors
-from facebench.evaluator import ProtocolEvaluator
+from facebench.run.memory import kept_memory
+from facebench.run.template import PersonalizationTemplate, Zoo, anchor_dataset, person_anchors
+from facebench.run.evaluator import ProtocolEvaluator
 from facebench.protocol import Protocol
 
 
