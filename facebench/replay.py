@@ -27,10 +27,12 @@ from numbers import Integral
 
 import numpy as np
 import torch
-from avalanche.benchmarks.utils import AvalancheDataset, DataAttribute
+from avalanche.benchmarks.utils import AvalancheDataset
 from avalanche.benchmarks.utils.utils import concat_datasets
 from avalanche.training.plugins import ReplayPlugin
 from avalanche.training.storage_policy import ExemplarsBuffer
+
+from facebench.data.items import item_tensors, items_dataset
 
 
 @dataclass(frozen=True, eq=False)
@@ -60,16 +62,6 @@ class Pool:
             sessions=np.asarray([int(s) for s in data.session], dtype=np.int64),
             spread=np.asarray([float(s) for s in data.spread], dtype=np.float64),
         )
-
-
-def item_tensors(data, *fields: int) -> tuple[torch.Tensor, ...]:
-    """The given fields of every item of a non-empty dataset, each stacked over the items.
-
-    For personalisation items ``(w, x, t)``: field 0 gives the latents (N, D), field 1 the
-    images (N, 3, H, W), as stored.
-    """
-    items = [data[i] for i in range(len(data))]
-    return tuple(torch.stack([torch.as_tensor(item[f]) for item in items]) for f in fields)
 
 
 def session_spread(latents: np.ndarray, sessions: np.ndarray) -> np.ndarray:
@@ -194,12 +186,4 @@ def buffer_dataset(content: dict) -> AvalancheDataset:
     """The buffer dataset of ``buffer_content``'s tensors: items (w, x, 0) with targets_task_labels, session, spread."""
     if not content:
         return concat_datasets([])  # what ExemplarsBuffer starts with
-    n = len(content["sessions"])
-    return AvalancheDataset(
-        [torch.utils.data.TensorDataset(content["latents"], content["images"], torch.zeros(n, dtype=torch.long))],
-        data_attributes=[
-            DataAttribute([0] * n, "targets_task_labels"),
-            DataAttribute(content["sessions"].tolist(), "session"),
-            DataAttribute(content["spread"].tolist(), "spread"),
-        ],
-    )
+    return items_dataset(content["latents"], content["images"], content["sessions"].tolist(), content["spread"].tolist())

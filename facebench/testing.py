@@ -13,7 +13,7 @@ A replay strategy is driven the way a run drives it, with no models: the registr
 ``ReplayPlugin`` for the run's seed, the global random generators are seeded as the runner
 seeds them, and after each session of a synthetic stream the plugin's ``after_training_exp``
 gets an object whose ``experience.dataset`` is the session's items, built by
-``facebench.run.template.anchor_dataset`` as the runner builds them. Its checks:
+``facebench.data.items.items_dataset`` as the runner builds them. Its checks:
 
 - at every session, the first (one session in the pool) included, the buffer holds at most K
   items, and they are distinct, whole items (latent, image, session) of the pool = (the buffer
@@ -48,7 +48,7 @@ from avalanche.core import BasePlugin
 
 from facebench import registry
 from facebench.errors import FacebenchError
-from facebench.run.template import anchor_dataset
+from facebench.data.items import items_dataset
 from facebench.replay import ReplayBuffer
 
 SIZES, DIM, K = (5, 4, 1, 6), 16, 3
@@ -248,7 +248,7 @@ class _Stream:
         images = torch.arange(len(latents), dtype=torch.float32)[:, None, None, None].expand(-1, 3, 4, 4).clone()
         sessions = tuple(s for s, n in enumerate(sizes) for _ in range(n))
         bounds = np.cumsum([0, *sizes])
-        datasets = tuple(anchor_dataset(latents[a:b], images[a:b], s)
+        datasets = tuple(items_dataset(latents[a:b], images[a:b], s)
                          for s, (a, b) in enumerate(zip(bounds[:-1], bounds[1:])))
         return cls(latents, images, sessions, datasets)
 

@@ -10,7 +10,7 @@ from avalanche.core import SupervisedPlugin
 
 from facebench import register_strategy
 from facebench.run.evaluator import p0_latents
-from facebench.replay import item_tensors
+from facebench.data.items import item_tensors
 
 
 @register_strategy("distill")

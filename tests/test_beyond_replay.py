@@ -11,7 +11,7 @@ import torch
 from avalanche.training.plugins import SynapticIntelligencePlugin
 from avalanche.training.templates import SupervisedTemplate
 
-from facebench.run.template import anchor_dataset
+from facebench.data.items import items_dataset
 from facebench.registry import StrategyError, get_strategy
 from facebench.run.runner import RunSpec, run
 from facebench.strategies.gdumb import GDumbPlugin, greedy_balanced
@@ -104,7 +104,7 @@ def _tiny_si_run(plugin):
     from avalanche.benchmarks.scenarios.dataset_scenario import benchmark_from_datasets
 
     g = torch.Generator().manual_seed(0)
-    data = [anchor_dataset(torch.randn(8, 4, generator=g), torch.randn(8, 2, generator=g), t) for t in range(2)]
+    data = [items_dataset(torch.randn(8, 4, generator=g), torch.randn(8, 2, generator=g), t) for t in range(2)]
     model = torch.nn.Linear(4, 2)
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", message="No loggers specified")
@@ -136,7 +136,7 @@ def _stream(sizes, dim=4):
     out, first = [], 0
     for s, n in enumerate(sizes):
         images = torch.arange(first, first + n, dtype=torch.float32)[:, None, None, None].expand(-1, 3, 2, 2).clone()
-        out.append(anchor_dataset(torch.randn(n, dim, generator=g), images, s))
+        out.append(items_dataset(torch.randn(n, dim, generator=g), images, s))
         first += n
     return out
 

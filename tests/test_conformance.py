@@ -12,7 +12,7 @@ from avalanche.core import SupervisedPlugin
 from avalanche.training.storage_policy import ExemplarsBuffer
 
 from facebench import testing
-from facebench.run.template import anchor_dataset
+from facebench.data.items import items_dataset
 from facebench.registry import get_strategy, list_strategies
 from facebench.replay import ReplayBuffer
 from facebench.testing import ConformanceError, check_strategy
@@ -96,7 +96,7 @@ class Invents(_Stock):
 
     def post_adapt(self, agent, exp):
         w, x = (torch.stack([exp.dataset[i][j] for i in range(len(exp.dataset))]).mean(0, keepdim=True) for j in (0, 1))
-        self.buffer = anchor_dataset(w, x, int(exp.dataset.session[0]))
+        self.buffer = items_dataset(w, x, int(exp.dataset.session[0]))
 
 
 class Resurrects(_Stock):

@@ -9,7 +9,8 @@ import pytest
 import torch
 from replay_helpers import buffer_latents, buffer_sessions, clustered_sessions, run_stream, session_dataset
 
-from facebench.replay import Pool, ReplayBuffer, item_tensors, session_spread
+from facebench.data.items import item_tensors
+from facebench.replay import Pool, ReplayBuffer, session_spread
 
 
 class Recorder(ReplayBuffer):

@@ -71,8 +71,8 @@ def headroom(world, person: int = 0, sessions: int = 10, n_train: int = 20, n_te
 
 def headroom_on_card(card: str = "faceworld", person: int = 0, **settings) -> dict:
     """``headroom`` on a FaceWorld scenario card's person (its world seed, sessions, image counts, size)."""
-    from ..cards import load_card
-    from ..faceworld import FaceWorld
+    from facebench.data.cards import load_card
+    from facebench.data.faceworld import FaceWorld
 
     data = load_card(card).data
     source = data["source"]

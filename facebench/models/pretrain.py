@@ -37,8 +37,8 @@ import torch
 import torch.nn.functional as F
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
-from ..errors import FacebenchError
-from ..faceworld import FACTOR_NAMES, IDENTITY_NAMES, Population
+from facebench.errors import FacebenchError
+from facebench.data.faceworld import FACTOR_NAMES, IDENTITY_NAMES, Population
 from . import zoo as zoo_mod
 from .encoder import Encoder
 from .generator import Generator

@@ -17,7 +17,7 @@ from pathlib import Path
 import torch
 from safetensors.torch import load_file, save_file
 
-from ..errors import FacebenchError
+from facebench.errors import FacebenchError
 from .encoder import Encoder
 from .generator import Generator
 from .identity import IdentityNet

@@ -20,7 +20,7 @@ from typing import Iterable
 import numpy as np
 import torch
 
-from facebench.replay import item_tensors
+from facebench.data.items import item_tensors
 
 MAX_DEPTH = 8
 """How deep attribute walking follows containers and objects."""

@@ -1,114 +1,24 @@
-"""Personalisation, the MyStyle recipe: anchors of a person, and the fine-tuning template.
+"""The fine-tuning template of the MyStyle recipe, as an Avalanche template.
 
-Anchors: every training image x of a person is inverted once into W with the *generic*
-generator (encoder start, then ``Protocol.anchor_steps`` steps of latent optimisation); the
-pair (w, x) is a training sample from then on. Anchors are cached on disk, keyed by the zoo
-assets' sha256s, the card hash, the person and the inversion settings, so that a changed
-asset, card or setting never reuses a stale cache. The cache folder is ``$FACEBENCH_CACHE``
-or ``~/.cache/facebench``.
-
-Fine-tuning: ``PersonalizationTemplate`` is an Avalanche ``SupervisedTemplate`` whose input
-is the anchor w, whose model is the generator's synthesis network and whose target is the
-image; the criterion is ``perceptual(G(w), x) + l2_weight * mean((G(w) - x)^2)`` averaged
-over the mini-batch; Adam on all generator weights. A session trains for exactly
-``Protocol.steps_per_session`` mini-batches.
+``PersonalizationTemplate`` is an Avalanche ``SupervisedTemplate`` whose input is the anchor w
+(``facebench.run.anchors``), whose model is the generator's synthesis network and whose target
+is the image; the criterion is ``perceptual(G(w), x) + l2_weight * mean((G(w) - x)^2)``
+averaged over the mini-batch; Adam on all generator weights. A training experience runs
+exactly ``steps`` mini-batches (``StepBudget``).
 """
 
 from __future__ import annotations
 
-import hashlib
-import json
-import os
 import warnings
-from dataclasses import dataclass
-from pathlib import Path
 
 import torch
 from torch import nn
 
-from avalanche.benchmarks.utils import AvalancheDataset, DataAttribute
 from avalanche.core import SupervisedPlugin
 from avalanche.training.templates import SupervisedTemplate
 from facebench.errors import FacebenchError
-from facebench.models import invert, reconstruction_loss
+from facebench.models import reconstruction_loss
 from facebench.protocol import Protocol
-
-
-@dataclass(frozen=True)
-class Zoo:
-    """The four generic models of one resolution and their asset sha256s."""
-
-    generator: nn.Module
-    encoder: nn.Module
-    perceptual: nn.Module
-    identity: nn.Module
-    sha256: dict[str, str]
-
-    @classmethod
-    def load(cls, resolution: int, device: str = "cpu") -> "Zoo":
-        """The zoo's four assets at ``resolution``, frozen, on ``device``."""
-        from facebench.models import zoo
-
-        names = ("generator", "encoder", "perceptual", "identity")
-        modules = {name: zoo.load(name, resolution).to(device) for name in names}
-        for module in modules.values():
-            module.requires_grad_(False)
-        shas = {name: zoo.card(name, resolution)["sha256"] for name in names}
-        return cls(**modules, sha256=shas)
-
-
-def cache_dir() -> Path:
-    """Where anchors are cached: $FACEBENCH_CACHE, else ~/.cache/facebench."""
-    return Path(os.environ.get("FACEBENCH_CACHE") or Path.home() / ".cache" / "facebench")
-
-
-def anchors_key(zoo: Zoo, card_sha256: str, person: str, protocol: Protocol) -> str:
-    """The cache key of a person's anchors: sha256 of everything they depend on."""
-    parts = {
-        "zoo": zoo.sha256,
-        "device": next(zoo.generator.parameters()).device.type,
-        "card": card_sha256,
-        "person": person,
-        "anchor_steps": protocol.anchor_steps,
-        "inversion_lr": protocol.inversion_lr,
-        "l2_weight": protocol.l2_weight,
-    }
-    return hashlib.sha256(json.dumps(parts, sort_keys=True).encode()).hexdigest()
-
-
-def person_anchors(zoo: Zoo, scenario, person: str, protocol: Protocol) -> list[torch.Tensor]:
-    """Per session, the (n_train, w_dim) anchors of the person's training images (cached)."""
-    key = anchors_key(zoo, scenario.card.sha256, person, protocol)
-    path = cache_dir() / "anchors" / f"{key}.pt"
-    if path.exists():
-        try:
-            return list(torch.load(path, weights_only=True))
-        except Exception:  # a truncated or corrupt cache file is recomputed, never trusted
-            path.unlink(missing_ok=True)
-    sessions = scenario.sessions(person)
-    device = next(zoo.generator.parameters()).device
-    images = torch.cat([s.train.images for s in sessions]).to(device)
-    latents, _ = invert(zoo.generator, zoo.encoder, images, steps=protocol.anchor_steps,
-                        lr=protocol.inversion_lr, perceptual=zoo.perceptual, l2_weight=protocol.l2_weight)
-    anchors = list(torch.split(latents.cpu(), [len(s.train.frames) for s in sessions]))
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(f".{os.getpid()}.tmp")
-    torch.save(anchors, tmp)
-    os.replace(tmp, path)
-    return anchors
-
-
-def anchor_dataset(latents: torch.Tensor, images: torch.Tensor, session: int) -> AvalancheDataset:
-    """The training samples of one session: items ``(w, x, 0)``, with the data attributes
-    ``targets_task_labels`` (all 0) and ``session``."""
-    n = len(latents)
-    return AvalancheDataset(
-        [torch.utils.data.TensorDataset(latents, images, torch.zeros(n, dtype=torch.long))],
-        data_attributes=[
-            DataAttribute([0] * n, "targets_task_labels"),
-            DataAttribute([session] * n, "session"),
-        ],
-    )
 
 
 class ReconstructionCriterion(nn.Module):
@@ -192,3 +102,11 @@ class PersonalizationTemplate(SupervisedTemplate):
         if self.pending_optimizer_state is not None:
             self.optimizer.load_state_dict(self.pending_optimizer_state)
             self.pending_optimizer_state = None
+
+
+def training_stream(datasets) -> list:
+    """The Avalanche training experiences of ``datasets``, one experience per dataset, in order
+    (what ``PersonalizationTemplate.train`` takes)."""
+    from avalanche.benchmarks.scenarios.dataset_scenario import benchmark_from_datasets
+
+    return list(benchmark_from_datasets(train=list(datasets), test=list(datasets)).train_stream)

@@ -1,0 +1,58 @@
+"""Atomic file writes: a file is either its old content or its whole new content, never half.
+
+``write_atomic(path, content)`` writes to a temporary file beside ``path`` whose name is unique
+to the writer (``tempfile.mkstemp``: two processes writing the same path never share one),
+flushes it to disk (fsync), then renames it over ``path`` (``os.replace``, atomic on POSIX).
+If anything fails, the temporary file is removed and ``path`` is left as it was.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from pathlib import Path
+from typing import BinaryIO, Callable
+
+import torch
+
+
+def write_atomic(path: str | Path, content: bytes | str | Callable[[BinaryIO], None]) -> Path:
+    """Write ``content`` to ``path`` atomically; returns ``path``.
+
+    ``content``: bytes, text (written as UTF-8), or a callable that writes into the binary file
+    object it is given (e.g. ``lambda f: torch.save(state, f)``). The file gets the permissions
+    a plain ``open`` would give it (0666 less the umask).
+    """
+    path = Path(path)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as file:
+            if callable(content):
+                content(file)
+            else:
+                file.write(content.encode("utf-8") if isinstance(content, str) else content)
+            file.flush()
+            os.fsync(file.fileno())
+        os.chmod(tmp, 0o666 & ~_umask())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return path
+
+
+def write_json(path: str | Path, document) -> Path:
+    """``document`` as indented JSON (no NaN or infinity: ``ValueError``), written atomically."""
+    return write_atomic(path, json.dumps(document, indent=1, allow_nan=False) + "\n")
+
+
+def save_torch(path: str | Path, obj) -> Path:
+    """``torch.save(obj)`` to ``path``, atomically."""
+    return write_atomic(path, lambda file: torch.save(obj, file))
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
