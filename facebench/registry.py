@@ -8,9 +8,9 @@
   takes the parameter ``buffer_size`` (K, required, a positive integer), given to the class as
   ``max_size``;
 - or a factory function returning the list of Avalanche plugins of a non-replay strategy.
-  The decorator states its ``kind``: "sequential" (one model fine-tuned through the sessions in
-  order) or "joint" (one fine-tuning on all sessions' data at once), and whether the training
-  data of a sequential strategy are ``cumulative`` (at each session, all data seen so far).
+  The decorator states its ``kind`` (``facebench.run.kinds``): "sequential" (one model
+  fine-tuned through the sessions in order), "cumulative" (the same, on all data seen so far at
+  each session) or "joint" (one fine-tuning on all sessions' data at once).
 
 A strategy's other parameters are those of the class's constructor or of the factory, with
 their defaults. The run's context is not a parameter: a constructor or factory that declares
@@ -43,11 +43,11 @@ from numbers import Integral
 from typing import Any, Callable, Mapping
 
 from facebench.errors import FacebenchError
+from facebench.run.kinds import KINDS, SequentialKind
 
 GROUP = "facebench.strategies"
 """The entry-point group of third-party strategies, and the package of the built-in ones."""
 
-KINDS = ("sequential", "joint")
 REQUIRED = inspect.Parameter.empty
 """The default of a parameter that has none."""
 CONTEXT = ("seed", "replay_batch_size")
@@ -66,6 +66,7 @@ class PluginWarning(UserWarning):
 class StrategyEntry:
     """A registered strategy.
 
+    ``kind``: the name of its ``facebench.run.kinds`` kind (``strategy_kind`` is the object).
     ``parameters``: ``inspect.Parameter`` objects (keyword-only), ``buffer_size`` first for a
     replay strategy; a parameter's ``default`` is ``REQUIRED`` if it has none. ``origin``:
     "built-in" (registered by a module of ``facebench.strategies``, whoever imported it first),
@@ -75,10 +76,14 @@ class StrategyEntry:
     name: str
     target: Callable
     kind: str
-    cumulative: bool
     description: str
     parameters: tuple[inspect.Parameter, ...]
     origin: str
+
+    @property
+    def strategy_kind(self) -> SequentialKind:
+        """The kind object that lays out the strategy's data, steps and scoring."""
+        return KINDS[self.kind]
 
     @property
     def is_replay(self) -> bool:
@@ -150,11 +155,11 @@ _discovery = "pending"  # then "running", "done"
 _origin: str | None = None  # set while discovery imports a module
 
 
-def register_strategy(name: str, *, kind: str = "sequential", cumulative: bool = False):
+def register_strategy(name: str, *, kind: str = "sequential"):
     """Decorator: register a replay buffer class or a plugin factory as strategy ``name``.
 
-    ``kind`` and ``cumulative`` concern factories (see the module docstring); a replay
-    strategy is sequential and not cumulative. Returns the object unchanged.
+    ``kind`` concerns factories (see the module docstring); a replay strategy is sequential.
+    Returns the object unchanged.
     """
     if not isinstance(name, str) or not re.fullmatch(r"[a-z0-9][a-z0-9._-]*", name):
         raise StrategyError(f"invalid strategy name {name!r}: use lower-case letters, digits, '-', '_' and '.'")
@@ -164,7 +169,7 @@ def register_strategy(name: str, *, kind: str = "sequential", cumulative: bool =
     origin = _origin or ("built-in" if module.startswith(GROUP + ".") else module)
 
     def decorate(target):
-        entry = _entry(name, target, kind, cumulative, origin)
+        entry = _entry(name, target, kind, origin)
         taken = _ENTRIES.get(name)
         if taken is not None and _qualname(taken.target) != _qualname(target):
             raise StrategyError(f"strategy name '{name}' is already taken by {_qualname(taken.target)} "
@@ -225,7 +230,7 @@ def _load_plugin(point) -> None:
     register_strategy(point.name)(target)
 
 
-def _entry(name: str, target, kind: str, cumulative: bool, origin: str | None = None) -> StrategyEntry:
+def _entry(name: str, target, kind: str, origin: str | None = None) -> StrategyEntry:
     if isinstance(target, type):
         from avalanche.training.storage_policy import ExemplarsBuffer
 
@@ -235,8 +240,8 @@ def _entry(name: str, target, kind: str, cumulative: bool, origin: str | None = 
         if inspect.isabstract(target):
             missing = ", ".join(sorted(target.__abstractmethods__))
             raise StrategyError(f"strategy '{name}': {_qualname(target)} does not implement {missing}")
-        if kind != "sequential" or cumulative:
-            raise StrategyError(f"strategy '{name}': a replay strategy is sequential and not cumulative")
+        if kind != "sequential":
+            raise StrategyError(f"strategy '{name}': a replay strategy is sequential, not {kind}")
     elif not inspect.isfunction(target):
         raise StrategyError(f"strategy '{name}': expected a replay buffer class or a plugin factory function, "
                             f"got {type(target).__name__}")
@@ -245,7 +250,6 @@ def _entry(name: str, target, kind: str, cumulative: bool, origin: str | None = 
         name=name,
         target=target,
         kind=kind,
-        cumulative=cumulative,
         description=doc.splitlines()[0] if doc else "",
         parameters=_parameters(name, target),
         origin=origin or _origin or target.__module__,

@@ -5,7 +5,7 @@ from __future__ import annotations
 from facebench import register_strategy
 
 
-@register_strategy("cumulative", cumulative=True)
+@register_strategy("cumulative", kind="cumulative")
 def cumulative() -> list:
     """Cumulative fine-tuning on everything seen so far: the unbounded-buffer reference.
 

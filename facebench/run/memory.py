@@ -2,15 +2,16 @@
 
 Measured on the run's plugins after the last session, so every strategy is measured the same way:
 
-- a replay plugin (one with a ``storage_policy``): the policy's ``kept_memory()`` if it defines one,
-  else ``items`` = the buffer's length and ``bytes`` = ``buffer_bytes`` of the buffer;
-- any other plugin: its own ``kept_memory()`` if it defines one, else ``items`` = none and
+- a replay plugin (``facebench.hooks.ReplaysFromBuffer``): its storage policy's ``kept_memory()``
+  if it has one (``facebench.hooks.KeepsMemory``), else ``items`` = the buffer's length and
+  ``bytes`` = ``buffer_bytes`` of the buffer;
+- any other plugin: its own ``kept_memory()`` if it has one, else ``items`` = none and
   ``bytes`` = the bytes of every tensor and array reachable from its attributes (for Avalanche's
   regularisers: the saved parameters and their importances), each storage counted once.
 
 ``kept_memory()`` returns ``(items, bytes)``, ``items`` None for a strategy that keeps no items.
 A strategy whose training data are themselves a memory (cumulative: every session so far; joint:
-every session at once) adds those items (``held``), counted like a buffer's.
+every session at once; ``facebench.run.kinds``) adds those items (``held``), counted like a buffer's.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ import numpy as np
 import torch
 
 from facebench.data.items import item_tensors
+from facebench.hooks import KeepsMemory, ReplaysFromBuffer
 
 MAX_DEPTH = 8
 """How deep attribute walking follows containers and objects."""
@@ -31,8 +33,8 @@ def kept_memory(plugins: Iterable, held=None) -> dict:
     and the dataset ``held`` (training data kept as such), if given."""
     items, total = (None, 0) if held is None else (len(held), buffer_bytes(held))
     for plugin in plugins:
-        owner = getattr(plugin, "storage_policy", plugin)
-        if hasattr(owner, "kept_memory"):
+        owner = plugin.storage_policy if isinstance(plugin, ReplaysFromBuffer) else plugin
+        if isinstance(owner, KeepsMemory):
             n, size = owner.kept_memory()
         elif owner is not plugin:
             n, size = len(owner.buffer), buffer_bytes(owner.buffer)

@@ -9,6 +9,7 @@ exactly ``steps`` mini-batches (``StepBudget``).
 
 from __future__ import annotations
 
+import time
 import warnings
 
 import torch
@@ -39,15 +40,23 @@ class NonFiniteLoss(FacebenchError):
 class StepBudget(SupervisedPlugin):
     """Stops each training experience after exactly ``steps`` mini-batches, reports each step to
     ``progress(stage="train", done, total)`` if given, and stops the run with ``NonFiniteLoss``
-    (naming the session and step) if the loss is not finite."""
+    (naming the session and step) if the loss is not finite.
+
+    ``seconds``: wall-clock seconds of fine-tuning summed over experiences, each from the start
+    of the experience (this plugin runs first) to its last step; what plugins do after an
+    experience (buffer selection, evaluation) is not in it.
+    """
 
     def __init__(self, steps: int, progress=None):
         super().__init__()
         self.steps, self.progress = steps, progress
         self.done = 0
+        self.seconds = 0.0
+        self._started = 0.0
 
     def before_training_exp(self, strategy, **kwargs):
         self.done = 0
+        self._started = time.perf_counter()
 
     def before_backward(self, strategy, **kwargs):
         if not torch.isfinite(strategy.loss):
@@ -60,6 +69,7 @@ class StepBudget(SupervisedPlugin):
         if self.progress:
             self.progress("train", self.done, self.steps)
         if self.done >= self.steps:
+            self.seconds += time.perf_counter() - self._started
             strategy.stop_training()
 
 
@@ -69,9 +79,12 @@ class PersonalizationTemplate(SupervisedTemplate):
     Each training experience runs exactly ``steps`` mini-batches of ``batch_size`` samples of the
     experience (replay plugins add their own samples to each mini-batch): ``train_epochs`` =
     ``steps`` covers that many for any dataset size (an epoch has at least one mini-batch) and
-    ``StepBudget`` stops there. ``protocol`` is kept as an attribute for plugins. ``pending_optimizer_state``, when set,
-    is loaded into the optimizer once Avalanche has (re)built it for the next experience: this is
-    how a resumed run continues with the optimizer state of the interrupted one.
+    ``StepBudget`` stops there (``budget``: that plugin, whose ``seconds`` time the fine-tuning).
+
+    ``protocol``: the run's settings, which plugins read as ``strategy.protocol``.
+    ``pending_optimizer_state``, when set, is loaded into the optimizer once Avalanche has
+    (re)built it for the next experience: this is how a resumed run continues with the optimizer
+    state of the interrupted one.
     """
 
     def __init__(self, *, synthesis: nn.Module, perceptual: nn.Module, protocol: Protocol, plugins=(),
@@ -80,6 +93,7 @@ class PersonalizationTemplate(SupervisedTemplate):
 
         steps = steps or protocol.steps_per_session
         batch_size = batch_size or protocol.batch_new
+        budget = StepBudget(steps, progress)
         with warnings.catch_warnings():  # the protocol evaluator scores runs, not Avalanche's loggers
             warnings.filterwarnings("ignore", message="No loggers specified")
             evaluator = EvaluationPlugin(loggers=[])
@@ -91,10 +105,11 @@ class PersonalizationTemplate(SupervisedTemplate):
             train_epochs=steps,
             eval_mb_size=64,
             device=device,
-            plugins=[StepBudget(steps, progress), *plugins],
+            plugins=[budget, *plugins],
             evaluator=evaluator,
         )
-        self.protocol = protocol
+        self.protocol: Protocol = protocol
+        self.budget = budget
         self.pending_optimizer_state = None
 
     def check_model_and_optimizer(self, **kwargs):
