@@ -6,8 +6,7 @@ import json
 
 import pytest
 
-from facebench.data import cards
-from facebench.data.cards import CardError, Field, load_card, stock_cards
+from facebench.data.cards import CardError, load_card, stock_cards
 
 FACEWORLD = {
     "description": "a test card",
@@ -22,6 +21,11 @@ FACEWORLD = {
     },
 }
 FOLDER = {"source": {"kind": "folder", "root": "photos"}}
+# Result files on the committed leaderboards are keyed by these: a change orphans them.
+STOCK_SHA256 = {
+    "faceworld": "bc8d21e80f558d10746611c2ef00f3b3aeb3e6ddf3fc29cda4a0c8bab123a7d4",
+    "faceworld-quick": "891f2f338b43b0f088f988a77479aa5f181d88d94700ce8a0f90aab6b1f2531b",
+}
 
 
 def edited(card: dict, key: str, value) -> dict:
@@ -53,6 +57,10 @@ def test_stock_cards_are_found_by_name_and_validate():
     }
     quick = load_card("faceworld-quick").data["source"]
     assert quick["persons"] * quick["sessions"] < 10
+
+
+def test_the_stock_cards_keep_their_hashes():
+    assert {name: load_card(name).sha256 for name in STOCK_SHA256} == STOCK_SHA256
 
 
 def test_a_card_is_found_by_path_and_named_after_its_file(write_card):
@@ -91,17 +99,28 @@ BAD_CARDS = [
     (edited(FACEWORLD, "resolutoin", 64), "resolutoin", "unknown key"),
     (edited(FACEWORLD, "source.wrold_seed", 1), "source.wrold_seed", "unknown key"),
     (edited(FOLDER, "source.world_seed", 1), "source.world_seed", "unknown key"),
+    (edited(FACEWORLD, "protocol", {"stepz": 1}), "protocol.stepz", "unknown key"),
     (edited(FACEWORLD, "resolution", "64"), "resolution", "expected an integer"),
+    (edited(FACEWORLD, "resolution", 64.0), "resolution", "expected an integer"),
+    (edited(FACEWORLD, "source.world_seed", "abc"), "source.world_seed", "expected an integer"),
     (edited(FACEWORLD, "source.persons", True), "source.persons", "expected an integer"),
     (edited(FACEWORLD, "description", 3), "description", "expected a string"),
+    (edited(FOLDER, "source.root", 3), "source.root", "expected a string"),
+    (edited(FACEWORLD, "protocol", {"lr": True}), "protocol.lr", "expected a number"),
+    (edited(FACEWORLD, "protocol", {"lr": "fast"}), "protocol.lr", "expected a number"),
     (edited(FACEWORLD, "source", "faceworld"), "source", "expected a mapping"),
+    (edited(FACEWORLD, "protocol", None), "protocol", "expected a mapping"),
     (edited(FACEWORLD, "resolution", 16), "resolution", "from 32 to 256"),
     (edited(FACEWORLD, "source.persons", 0), "source.persons", ">= 1"),
     (edited(FACEWORLD, "source.world_seed", -1), "source.world_seed", ">= 0"),
+    (edited(FACEWORLD, "protocol", {"eval_steps": -1}), "protocol.eval_steps", ">= 0"),
+    (edited(FACEWORLD, "protocol", {"lr": -0.1}), "protocol.lr", "a number >= 0"),
     (edited(FOLDER, "source.on_bad_image", "no"), "source.on_bad_image", "one of 'error', 'skip'"),
     (edited(FACEWORLD, "source.kind", "video"), "source.kind", "one of faceworld, folder"),
+    (edited(FACEWORLD, "source.kind", 3), "source.kind", "one of faceworld, folder"),
     (edited(FACEWORLD, "source.world_seed", ...), "source.world_seed", "missing"),
     (edited(FACEWORLD, "source", ...), "source.kind", "missing"),
+    (edited(FOLDER, "source.root", ...), "source.root", "missing (a string)"),
 ]
 
 
@@ -132,15 +151,32 @@ def test_unknown_names_and_missing_files_are_errors(tmp_path):
         load_card(tmp_path / "absent.yaml")
 
 
-def test_a_section_is_added_by_one_schema_entry(write_card, monkeypatch):
-    """How a later issue adds, e.g., the protocol section: one entry in SCHEMA."""
-    protocol = {"steps": Field(int, default=100, min=1), "lr": Field(float, default=3e-4, min=0)}
-    monkeypatch.setitem(cards.SCHEMA, "protocol", protocol)
-    assert load_card(write_card(FACEWORLD, "a")).data["protocol"] == {"steps": 100, "lr": 3e-4}
-    given = edited(FACEWORLD, "protocol", {"lr": 1})
-    assert load_card(write_card(given, "b")).data["protocol"] == {"steps": 100, "lr": 1}
-    with pytest.raises(CardError, match=r"c\.yaml: protocol\.steps: must be an integer >= 1"):
-        load_card(write_card(edited(FACEWORLD, "protocol", {"steps": 0}), "c"))
+def test_the_protocol_section_has_the_protocol_settings_and_their_defaults(write_card):
+    from dataclasses import asdict
+
+    from facebench.protocol import Protocol
+
+    defaults = asdict(Protocol())
+    assert load_card(write_card(FACEWORLD, "a")).data["protocol"] == defaults
+    given = load_card(write_card(edited(FACEWORLD, "protocol", {"lr": 1}), "b")).data["protocol"]
+    assert given == {**defaults, "lr": 1} and type(given["lr"]) is int  # hashed as written
+    too_few = r"c\.yaml: protocol\.steps_per_session: must be an integer >= 1"
+    with pytest.raises(CardError, match=too_few):
+        load_card(write_card(edited(FACEWORLD, "protocol", {"steps_per_session": 0}), "c"))
     written = write_card(FACEWORLD, "d")
     written.write_text(written.read_text() + "protocol:\n  lr: 1e-3\n")
     assert load_card(written).data["protocol"]["lr"] == 1e-3
+
+
+def test_an_unknown_key_is_reported_before_the_key_it_misspells(write_card):
+    typo = edited(edited(FACEWORLD, "source.persons", ...), "source.persnos", 2)
+    with pytest.raises(CardError, match=r"source\.persnos: unknown key \(known here: .*persons"):
+        load_card(write_card(typo))
+
+
+def test_yaml_booleans_are_not_integers(tmp_path):
+    card = tmp_path / "card.yaml"
+    card.write_text("source: {kind: faceworld, world_seed: 0, persons: true, sessions: 1, "
+                    "train_per_session: 1, test_per_session: 1}\n")
+    with pytest.raises(CardError, match=r"source\.persons: expected an integer >= 1, got True"):
+        load_card(card)

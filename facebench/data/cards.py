@@ -4,16 +4,14 @@ A card is found by name among the cards shipped in ``facebench.scenarios`` (the 
 ``scenarios/`` folder) or by path (anything ending in ``.yaml``/``.yml`` or holding a ``/``).
 A card's name is its file name without the extension.
 
-A card is validated on load against :data:`SCHEMA`: an unknown key, a missing key, a value of
-the wrong type or an impossible value raises :class:`CardError`, whose message names the file
-and the key. Validation fills in defaults. The card hash (:attr:`Card.sha256`) is the sha256 of
-the canonical JSON of the validated card (keys sorted, no spaces, UTF-8), so two cards that
-validate to the same content have the same hash.
-
-:data:`SCHEMA` is declarative: a section is a dict of key -> :class:`Field`, a nested section,
-or :class:`Variants` (a section whose keys depend on one of its values, like ``source.kind``).
-A section whose keys all have defaults may be left out of a card. Adding a section to the
-card format is adding one entry to :data:`SCHEMA`.
+A card is validated on load against :class:`CardSchema`, a pydantic model with one field per key
+(a section is a nested model; ``source`` is one of :data:`SOURCES`, picked by ``source.kind``):
+an unknown key, a missing key, a value of the wrong type (strictly: ``true`` is not ``1``) or an
+impossible value raises :class:`CardError`, whose message names the file and the key.
+Validation fills in defaults; a section whose keys all have defaults may be left out. The card
+hash (:attr:`Card.sha256`) is the sha256 of the canonical JSON of the validated card (keys
+sorted, no spaces, UTF-8), so two cards that validate to the same content have the same hash.
+Adding a section to the card format is adding one field to :class:`CardSchema`.
 """
 
 from __future__ import annotations
@@ -21,86 +19,88 @@ from __future__ import annotations
 import hashlib
 import json
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from importlib.resources import files
 from pathlib import Path
-from typing import Any
+from typing import Literal, Union, get_args, get_origin
 
 import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, create_model
+from pydantic.fields import FieldInfo
 
 from facebench.errors import FacebenchError
+from facebench.protocol import Protocol
 
-REQUIRED = object()
-"""The default of a :class:`Field` that every card must give."""
-
-
-@dataclass(frozen=True)
-class Field:
-    """One value of a card: its type, its default (REQUIRED: none) and the values it may take."""
-
-    type: type
-    default: Any = REQUIRED
-    min: float | None = None
-    max: float | None = None
-    choices: tuple = ()
-    doc: str = ""
+Number = int | float
+"""A real-valued setting; an integer stays one (``1``, not ``1.0``), so it hashes as written."""
 
 
-@dataclass(frozen=True)
-class Variants:
-    """A section whose other keys depend on the value of its key ``key``: one schema per value."""
+class _Section(BaseModel):
+    """A part of a card: unknown keys refused, strict types, left-out keys given their defaults."""
 
-    key: str
-    options: dict[str, dict]
+    model_config = ConfigDict(extra="forbid", strict=True, validate_default=True)
 
 
-def _protocol_section() -> dict:
-    """One field per ``facebench.protocol.Protocol`` setting, its default the protocol's."""
-    from dataclasses import fields
+class FaceWorldSource(_Section):
+    """Persons rendered by FaceWorld."""
 
-    from facebench.protocol import Protocol
+    kind: Literal["faceworld"]
+    world_seed: int = Field(ge=0, description="another seed gives other persons")
+    persons: int = Field(ge=1, description="persons '0' .. 'persons-1'")
+    sessions: int = Field(ge=1, description="sessions per person, in stream order")
+    train_per_session: int = Field(ge=1, description="training images per session")
+    test_per_session: int = Field(ge=1, description="test images per session")
 
-    lowest = {"batch_replay": 0, "lr": 0.0, "l2_weight": 0.0, "inversion_lr": 0.0, "eval_steps": 0}
-    return {
-        f.name: Field(type(f.default), default=f.default, min=lowest.get(f.name, 1), doc=f"see Protocol.{f.name}")
+
+class FolderSource(_Section):
+    """Photos in a folder."""
+
+    kind: Literal["folder"]
+    root: str = Field(
+        description="root/<person>/<session>/{train,test}/*.{png,jpg,jpeg,webp}, "
+        "relative to the card's folder"
+    )
+    on_bad_image: Literal["error", "skip"] = Field(
+        "error", description="an unreadable image is an error, or is left out with a warning"
+    )
+
+
+SOURCES: dict[str, type[_Section]] = {"faceworld": FaceWorldSource, "folder": FolderSource}
+"""The source kinds: value of ``source.kind`` -> its model."""
+
+_LOWEST = {"batch_replay": 0, "lr": 0.0, "l2_weight": 0.0, "inversion_lr": 0.0, "eval_steps": 0}
+"""The least value of a protocol setting, where it is not 1."""
+
+ProtocolSection = create_model(
+    "ProtocolSection",
+    __base__=_Section,
+    **{
+        f.name: (
+            Number if type(f.default) is float else type(f.default),
+            Field(f.default, ge=_LOWEST.get(f.name, 1), description=f"see Protocol.{f.name}"),
+        )
         for f in fields(Protocol)
-    }
+    },
+)
+"""The ``protocol`` section: one field per ``facebench.protocol.Protocol`` setting, its default
+the protocol's."""
 
 
-SCHEMA: dict = {
-    "description": Field(str, default="", doc="one line shown by `facebench scenarios`"),
-    "resolution": Field(int, default=64, min=32, max=256, doc="image side in pixels"),
-    "source": Variants(
-        "kind",
-        {
-            "faceworld": {
-                "world_seed": Field(int, min=0, doc="another seed gives other persons"),
-                "persons": Field(int, min=1, doc="persons '0' .. 'persons-1'"),
-                "sessions": Field(int, min=1, doc="sessions per person, in stream order"),
-                "train_per_session": Field(int, min=1, doc="training images per session"),
-                "test_per_session": Field(int, min=1, doc="test images per session"),
-            },
-            "folder": {
-                "root": Field(
-                    str,
-                    doc="root/<person>/<session>/{train,test}/*.{png,jpg,jpeg,webp}, "
-                    "relative to the card's folder",
-                ),
-                "on_bad_image": Field(
-                    str,
-                    default="error",
-                    choices=("error", "skip"),
-                    doc="an unreadable image is an error, or is left out with a warning",
-                ),
-            },
-        },
-    ),
-    "protocol": _protocol_section(),
-}
+class CardSchema(_Section):
+    """The card format: every key a card may have, with its default where it has one."""
+
+    description: str = Field("", description="one line shown by `facebench scenarios`")
+    resolution: int = Field(64, ge=32, le=256, description="image side in pixels")
+    source: Union[tuple(SOURCES.values())] = Field(
+        {}, discriminator="kind", description="where the images come from; kind says which keys"
+    )
+    protocol: ProtocolSection = Field({}, description="settings over Protocol's defaults")
+
 
 CARD_SUFFIXES = (".yaml", ".yml")
 
-_TYPE_NAMES = {bool: "true or false", int: "an integer", float: "a number", str: "a string"}
+_WORDS = {int: "an integer", Number: "a number", str: "a string"}
+_UNKNOWN_KEY = ("extra_forbidden", "invalid_key")  # pydantic's errors for a key not in the format
 
 
 class _Loader(yaml.SafeLoader):
@@ -175,75 +175,62 @@ def load_card(name_or_path: str | Path) -> Card:
         raise CardError(path, "", f"not valid YAML{line}: {problem}") from None
     except (OSError, UnicodeDecodeError) as error:
         raise CardError(path, "", f"cannot read the card: {error}") from None
-    return Card(path, _validate({} if raw is None else raw, SCHEMA, "", path))
+    try:
+        content = CardSchema.model_validate({} if raw is None else raw)
+    except ValidationError as error:
+        raise _card_error(path, error) from None
+    return Card(path, content.model_dump())
 
 
-def _validate(value: Any, spec: Any, key: str, path: Path) -> Any:
-    """``value`` checked against ``spec`` (a Field, Variants or section dict), defaults filled."""
-    if isinstance(spec, Field):
-        return _check_field(value, spec, key, path)
-    if not isinstance(value, dict):
-        raise CardError(path, key, f"expected a mapping, got {value!r}")
-    if isinstance(spec, Variants):
-        variant_key = _join(key, spec.key)
-        if spec.key not in value:
-            raise CardError(path, variant_key, f"missing (one of: {', '.join(spec.options)})")
-        variant = value[spec.key]
-        if not isinstance(variant, str) or variant not in spec.options:
-            raise CardError(
-                path, variant_key, f"must be one of {', '.join(spec.options)}; got {variant!r}"
-            )
-        rest = {name: item for name, item in value.items() if name != spec.key}
-        return {spec.key: variant, **_validate(rest, spec.options[variant], key, path)}
-    unknown = [name for name in value if name not in spec]
-    if unknown:
-        known = ", ".join(spec) if spec else "none"
-        raise CardError(path, _join(key, str(unknown[0])), f"unknown key (known here: {known})")
-    return {
-        name: _validate(value[name], item, _join(key, name), path)
-        if name in value
-        else _absent(item, _join(key, name), path)
-        for name, item in spec.items()
-    }
-
-
-def _absent(spec: Any, key: str, path: Path) -> Any:
-    """The value of a key a card leaves out: its default, or an error if it has none."""
-    if not isinstance(spec, Field):
-        return _validate({}, spec, key, path)
-    if spec.default is REQUIRED:
-        raise CardError(path, key, f"missing ({_describe(spec)})")
-    return spec.default
-
-
-def _check_field(value: Any, spec: Field, key: str, path: Path) -> Any:
-    is_bool = isinstance(value, bool)
-    if spec.type is float:
-        right_type = isinstance(value, (int, float)) and not is_bool
+def _card_error(path: Path, error: ValidationError) -> CardError:
+    """The first problem of a card that fails validation, an unknown key before any other."""
+    first = min(error.errors(), key=lambda problem: problem["type"] not in _UNKNOWN_KEY)
+    kind, value = first["type"], first["input"]
+    key, field, section = _locate(first["loc"])
+    if kind in _UNKNOWN_KEY:
+        problem = f"unknown key (known here: {', '.join(section.model_fields)})"
+    elif kind == "union_tag_not_found":  # no source.kind
+        key, problem = f"{key}.kind", f"missing (one of: {', '.join(SOURCES)})"
+    elif kind == "union_tag_invalid":  # a source.kind not in SOURCES
+        key, problem = f"{key}.kind", f"must be one of {', '.join(SOURCES)}; got {value['kind']!r}"
+    elif kind == "missing":
+        problem = f"missing ({_describe(field)})"
+    elif kind.endswith("_type"):
+        problem = f"expected {_describe(field)}, got {value!r}"
     else:
-        right_type = isinstance(value, spec.type) and (is_bool == (spec.type is bool))
-    if not right_type:
-        raise CardError(path, key, f"expected {_describe(spec)}, got {value!r}")
-    too_small = spec.min is not None and value < spec.min
-    too_large = spec.max is not None and value > spec.max
-    if too_small or too_large or (spec.choices and value not in spec.choices):
-        raise CardError(path, key, f"must be {_describe(spec)}; got {value!r}")
-    return value
+        problem = f"must be {_describe(field)}; got {value!r}"
+    return CardError(path, key, problem)
 
 
-def _describe(spec: Field) -> str:
-    """What a field accepts, in words: 'an integer from 32 to 256', "one of 'error', 'skip'"."""
-    if spec.choices:
-        return "one of " + ", ".join(repr(choice) for choice in spec.choices)
-    words = _TYPE_NAMES[spec.type]
-    if spec.min is not None and spec.max is not None:
-        return f"{words} from {spec.min} to {spec.max}"
-    if spec.min is not None:
-        return f"{words} >= {spec.min}"
-    if spec.max is not None:
-        return f"{words} <= {spec.max}"
+def _locate(loc: tuple) -> tuple[str, FieldInfo | None, type[BaseModel] | None]:
+    """Where a pydantic error location points in the card: the dotted key, its field (None: the
+    whole card, or a key not in the format) and the section holding that key."""
+    section, field, keys = CardSchema, None, []
+    parts = iter(loc)
+    for part in parts:
+        if not hasattr(section, "model_fields"):  # past a value: the rest names its type's members
+            break
+        field = section.model_fields.get(part)
+        keys.append(str(part))
+        if field is None:
+            break
+        # after a field with variants comes the variant's tag, which is no key of the card
+        section = SOURCES.get(next(parts, None)) if field.discriminator else field.annotation
+    return ".".join(keys), field, section
+
+
+def _describe(field: FieldInfo | None) -> str:
+    """What a field accepts, in words: 'an integer from 32 to 256', "one of 'error', 'skip'",
+    'a mapping' (a section, or the whole card: ``None``)."""
+    if field is None:
+        return "a mapping"
+    if get_origin(field.annotation) is Literal:
+        return "one of " + ", ".join(repr(choice) for choice in get_args(field.annotation))
+    words = _WORDS.get(field.annotation, "a mapping")
+    low = next((bound.ge for bound in field.metadata if hasattr(bound, "ge")), None)
+    high = next((bound.le for bound in field.metadata if hasattr(bound, "le")), None)
+    if high is not None:
+        return f"{words} from {low} to {high}"
+    if low is not None:
+        return f"{words} >= {low}"
     return words
-
-
-def _join(prefix: str, name: str) -> str:
-    return f"{prefix}.{name}" if prefix else name
