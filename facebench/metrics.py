@@ -82,8 +82,13 @@ def psnr(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
 
         PSNR = 10 * log10(1 / MSE),  MSE = mean over channels and pixels of (x - y)^2
 
-    :param x, y: float tensors (N, 3, H, W) with values in [0, 1] (peak 1).
-    :returns: float tensor (N,); +inf for identical images.
+    The peak is 1 (images in [0, 1]); one value per image, nothing averaged over the batch;
+    computed in float64. At MSE = 0 (identical images) PSNR is +inf: there is no clamp to a
+    maximum. Example: every pixel off by 0.1 gives MSE 0.01, so 20 dB. The protocol's
+    ``recon_psnr`` and the pretraining figures both use this function.
+
+    :param x, y: float tensors (N, 3, H, W) with values in [0, 1].
+    :returns: float32 tensor (N,).
     """
     mse = (x.double() - y.double()).square().flatten(1).mean(1)
     return (10.0 * torch.log10(1.0 / mse)).float()

@@ -1,10 +1,14 @@
-"""Pretraining is seeded, checkpoints on Ctrl-C, and --resume finishes with exactly the same weights."""
+"""Pretraining is seeded, checkpoints on Ctrl-C, and --resume finishes with exactly the same weights;
+its PSNR figures are ``facebench.metrics.psnr``'s."""
 
+import math
 import os
 import signal
 
 import pytest
+import torch
 
+from facebench import metrics
 from facebench.errors import FacebenchError
 from facebench.models import pretrain as pt
 from facebench.models.zoo import load
@@ -13,7 +17,7 @@ POOL = (8, 2)
 
 
 def _run(tmp_path, name, **kw):
-    return pt.pretrain("perceptual", steps=6, out=tmp_path / name, workdir=tmp_path / "work",
+    return pt.pretrain("perceptual", steps=6, folder=tmp_path / name, workdir=tmp_path / "work",
                        pool_size=POOL, **kw)
 
 
@@ -36,7 +40,7 @@ def test_an_interrupted_run_resumed_equals_an_uninterrupted_one(tmp_path, monkey
     resumed = _run(tmp_path, "resumed", resume=True)[0]
     assert resumed["sha256"] == straight["sha256"]
     assert resumed["command"] == "facebench pretrain perceptual --steps 6 --seed 0 --threads 1 --resolution 64"
-    load("perceptual", zoo=tmp_path / "resumed")
+    load("perceptual", folder=tmp_path / "resumed")
 
 
 def test_resume_without_a_checkpoint_is_an_error(tmp_path):
@@ -47,3 +51,15 @@ def test_resume_without_a_checkpoint_is_an_error(tmp_path):
 def test_an_unknown_job_is_an_error():
     with pytest.raises(FacebenchError, match="perceptual, identity, generator"):
         pt.pretrain("lpips")
+
+
+def test_pretrain_reports_psnr_as_metrics_defines_it():
+    """Worked example, per image, peak 1: PSNR = 10 log10(1 / MSE)."""
+    x = torch.zeros(3, 3, 4, 4)
+    y = x.clone()
+    y[0] = 0.1                    # MSE 0.01: 20 dB
+    y[1, :, :2] = 0.2             # half the pixels off by 0.2: MSE 0.02, 10 log10(50) = 16.9897 dB
+    db = metrics.psnr(y, x)       # y[2] == x[2]: MSE 0, +inf (no clamp)
+    assert db[:2].tolist() == pytest.approx([20.0, 16.9897], abs=1e-4)
+    assert math.isinf(db[2]) and db[2] > 0
+    assert pt.psnr is metrics.psnr

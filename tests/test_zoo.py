@@ -54,20 +54,20 @@ def _copy_zoo(tmp_path):
 
 
 def test_a_corrupt_asset_is_an_error_naming_it_and_its_rebuild_command(tmp_path):
-    zoo = _copy_zoo(tmp_path)
-    data = bytearray((zoo / "identity.safetensors").read_bytes())
+    folder = _copy_zoo(tmp_path)
+    data = bytearray((folder / "identity.safetensors").read_bytes())
     data[-10:] = bytes(b ^ 0xFF for b in data[-10:])
-    (zoo / "identity.safetensors").write_bytes(bytes(data))
+    (folder / "identity.safetensors").write_bytes(bytes(data))
     with pytest.raises(AssetError, match=r"identity .*corrupt.*facebench pretrain identity"):
-        load("identity", zoo=zoo)
-    load("perceptual", zoo=zoo)  # the others are untouched
+        load("identity", folder=folder)
+    load("perceptual", folder=folder)  # the others are untouched
 
 
 def test_a_missing_asset_is_an_error_naming_it_and_its_rebuild_command(tmp_path):
-    zoo = _copy_zoo(tmp_path)
-    (zoo / "encoder.safetensors").unlink()
+    folder = _copy_zoo(tmp_path)
+    (folder / "encoder.safetensors").unlink()
     with pytest.raises(AssetError, match=r"encoder .*missing.*facebench pretrain generator"):
-        load("encoder", zoo=zoo)
+        load("encoder", folder=folder)
 
 
 def test_another_resolution_is_an_error_naming_it():
@@ -81,12 +81,12 @@ def test_unknown_name_lists_the_known_ones():
 
 
 def test_card_records_the_asset_hash(tmp_path):
-    zoo = _copy_zoo(tmp_path)
-    card = json.loads((zoo / "generator.json").read_text())
+    folder = _copy_zoo(tmp_path)
+    card = json.loads((folder / "generator.json").read_text())
     card["sha256"] = "0" * 64
-    (zoo / "generator.json").write_text(json.dumps(card))
+    (folder / "generator.json").write_text(json.dumps(card))
     with pytest.raises(AssetError, match="corrupt"):
-        load("generator", zoo=zoo)
+        load("generator", folder=folder)
 
 
 def test_identity_maps_a_scenario_batch_to_unit_embeddings(held_out_images):

@@ -22,7 +22,8 @@ Reproducible: every random draw of a step comes from one numpy Generator seeded 
 models are initialised from ``torch.manual_seed(seed)``; a checkpoint (models, optimiser, numpy RNG
 state, step, elapsed time) is written every ``steps // 10`` steps, at the end and on Ctrl-C, and
 ``resume=True`` continues exactly where it stopped (for a finished run: evaluates and writes the assets
-again, e.g. after the identity asset it is evaluated with changed).
+again, e.g. after the identity asset it is evaluated with changed). The pool cache, the checkpoints and the
+assets are written atomically (``facebench.atomic``).
 """
 
 from __future__ import annotations
@@ -37,9 +38,11 @@ import torch
 import torch.nn.functional as F
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
-from facebench.errors import FacebenchError
+from facebench.atomic import save_torch
 from facebench.data.faceworld import FACTOR_NAMES, IDENTITY_NAMES, Population
-from . import zoo as zoo_mod
+from facebench.errors import FacebenchError
+from facebench.metrics import psnr
+from . import zoo
 from .encoder import Encoder
 from .generator import Generator
 from .identity import IdentityNet, pair_cosface_loss
@@ -81,8 +84,7 @@ def population_pool(resolution: int, workdir: Path, n_identities: int = POOL_IDE
     pool = {"images": torch.cat(chunks), "identity": torch.from_numpy(ids), "vector": torch.cat(vectors),
             "categorical": torch.cat(cats)}
     path.parent.mkdir(parents=True, exist_ok=True)
-    torch.save(pool, path.with_suffix(".tmp"))
-    path.with_suffix(".tmp").replace(path)
+    save_torch(path, pool)
     return pool
 
 
@@ -90,11 +92,6 @@ def held_out(n: int, resolution: int, offset: int = 0, session: int = 0, frame: 
     """Images of held-out population identities HELD_OUT + offset + (0 .. n-1), one session and frame each."""
     ids = HELD_OUT + offset + np.arange(n)
     return Population(WORLD_SEED).render(ids, np.full(n, session), np.full(n, frame), resolution)[0]
-
-
-def psnr(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-    """Per-image PSNR in dB of images in [0, 1]: 10 log10(1 / mean (x - y)^2). Higher is better."""
-    return 10 * torch.log10(1 / (x - y).square().mean(dim=(1, 2, 3)).clamp_min(1e-10))
 
 
 def _cosine_lr(base: float, step: int, steps: int) -> float:
@@ -107,8 +104,8 @@ class _Job:
 
     lr = 1e-3
 
-    def __init__(self, steps: int, resolution: int, pool: dict, zoo):
-        self.steps, self.resolution, self.pool, self.zoo = steps, resolution, pool, zoo
+    def __init__(self, steps: int, resolution: int, pool: dict, folder):
+        self.steps, self.resolution, self.pool, self.folder = steps, resolution, pool, folder
 
     def modules(self) -> dict[str, torch.nn.Module]:
         raise NotImplementedError
@@ -290,7 +287,7 @@ class _GeneratorJob(_Job):
 
     def __init__(self, *args):
         super().__init__(*args)
-        self.perceptual = zoo_mod.load("perceptual", zoo=self.zoo)
+        self.perceptual = zoo.load("perceptual", folder=self.folder)
         for p in self.perceptual.parameters():
             p.requires_grad_(False)
         self.generator = Generator(self.resolution)
@@ -315,7 +312,7 @@ class _GeneratorJob(_Job):
 
     def evaluate(self):
         self.generator.eval(), self.encoder.eval()
-        identity = zoo_mod.load("identity", zoo=self.zoo)
+        identity = zoo.load("identity", folder=self.folder)
         x = held_out(64, self.resolution, offset=5000)
         with torch.no_grad():
             enc = self.generator.synthesis(self.encoder(x)).clamp(0, 1)
@@ -328,8 +325,8 @@ class _GeneratorJob(_Job):
 
         return {"held_out": f"population identities {HELD_OUT + 5000}..{HELD_OUT + 5063}, session 0, frame 0",
                 "encoder_only": figures(enc), "inversion_30_steps_lr_0.05": figures(inv),
-                "perceptual_asset_sha256": zoo_mod.card("perceptual", zoo=self.zoo)["sha256"],
-                "identity_asset_sha256": zoo_mod.card("identity", zoo=self.zoo)["sha256"],
+                "perceptual_asset_sha256": zoo.card("perceptual", folder=self.folder)["sha256"],
+                "identity_asset_sha256": zoo.card("identity", folder=self.folder)["sha256"],
                 "gan_loss": "none (autoencoder + mapping by sliced Wasserstein; a GAN is too slow on 2 CPU cores)"}
 
     def summary(self, f):
@@ -351,13 +348,14 @@ def command(kind: str, steps: int, seed: int, threads: int, resolution: int) -> 
 
 
 def pretrain(kind: str, steps: int | None = None, seed: int = 0, threads: int = 1, resolution: int = 64,
-             resume: bool = False, out=None, workdir: str | Path = ".facebench-cache/pretrain", console=None,
+             resume: bool = False, folder=None, workdir: str | Path = ".facebench-cache/pretrain", console=None,
              pool_size: tuple[int, int] | None = None) -> list[dict]:
     """Train ``kind`` (perceptual, identity, generator), evaluate it on held-out persons, write its assets.
 
-    Returns the written cards. ``out`` is the zoo folder (default: the package zoo); ``workdir`` holds
-    the pool cache and the checkpoints; ``pool_size`` = (identities, images per identity) of the pool
-    (default: the job's, ``POOL_SIZES``).
+    Returns the written cards. ``folder`` is the assets' folder (``zoo.zoo_dir(folder)``: default
+    $FACEBENCH_ZOO, else the package's zoo), where the assets are written and where the generator job
+    reads the perceptual and identity assets; ``workdir`` holds the pool cache and the checkpoints;
+    ``pool_size`` = (identities, images per identity) of the pool (default: the job's, ``POOL_SIZES``).
     """
     if kind not in _JOBS:
         raise FacebenchError(f"unknown pretraining job {kind!r}; choose one of {', '.join(KINDS)}")
@@ -371,17 +369,17 @@ def pretrain(kind: str, steps: int | None = None, seed: int = 0, threads: int = 
     torch.set_num_threads(threads)
     torch.use_deterministic_algorithms(True)
     try:
-        return _train(kind, steps, seed, threads, resolution, resume, out, workdir, console, pool_size, ckpt)
+        return _train(kind, steps, seed, threads, resolution, resume, folder, workdir, console, pool_size, ckpt)
     finally:
         torch.set_num_threads(settings[0])
         torch.use_deterministic_algorithms(settings[1])
 
 
-def _train(kind, steps, seed, threads, resolution, resume, out, workdir, console, pool_size, ckpt) -> list[dict]:
+def _train(kind, steps, seed, threads, resolution, resume, folder, workdir, console, pool_size, ckpt) -> list[dict]:
     torch.manual_seed(seed)
     t_start = time.perf_counter()
     pool = population_pool(resolution, workdir, *pool_size)
-    job = _JOBS[kind](steps, resolution, pool, out)
+    job = _JOBS[kind](steps, resolution, pool, folder)
     job.build_optimizer()
     rng = np.random.default_rng(seed)
     start, elapsed = 0, 0.0
@@ -393,9 +391,7 @@ def _train(kind, steps, seed, threads, resolution, resume, out, workdir, console
     elapsed += time.perf_counter() - t_start
 
     def save_checkpoint(done: int, seconds: float) -> None:
-        tmp = ckpt.with_suffix(".tmp")
-        torch.save({"job": job.state_dict(), "rng": rng.bit_generator.state, "step": done, "elapsed": seconds}, tmp)
-        tmp.replace(ckpt)
+        save_torch(ckpt, {"job": job.state_dict(), "rng": rng.bit_generator.state, "step": done, "elapsed": seconds})
 
     interrupted = []
     previous = signal.signal(signal.SIGINT, lambda *_: interrupted.append(True))
@@ -427,4 +423,4 @@ def _train(kind, steps, seed, threads, resolution, resume, out, workdir, console
                             f"{pool_size[1]} images each from random sessions",
               "train_seconds": round(elapsed, 1), "eval_seconds": round(time.perf_counter() - t_eval, 1),
               "machine": f"2-core CPU, torch threads {threads}", "steps": steps, "seed": seed, "summary": job.summary(figures), "figures": figures}
-    return [zoo_mod.save(name, module.eval(), fields, zoo=out) for name, module in job.assets().items()]
+    return [zoo.save(name, module.eval(), fields, folder=folder) for name, module in job.assets().items()]

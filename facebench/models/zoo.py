@@ -4,7 +4,8 @@ Each asset ``zoo/<file>.safetensors`` has a card ``zoo/<file>.json``: name, file
 safetensors file), resolution, architecture config, parameter count, size in bytes, the exact command
 that trains it, its training time, and the figures it reached on held-out persons. An asset at the
 default resolution (64 px) is ``<name>.safetensors``; at another resolution R, ``<name>-<R>px.safetensors``.
-The zoo folder is the package's ``zoo/`` unless ``FACEBENCH_ZOO`` or the ``zoo`` argument names another.
+The assets' folder is the package's ``zoo/`` unless the ``folder`` argument or ``$FACEBENCH_ZOO`` names
+another. Files are written atomically (``facebench.atomic``).
 """
 
 from __future__ import annotations
@@ -14,9 +15,10 @@ import json
 import os
 from pathlib import Path
 
+import safetensors.torch
 import torch
-from safetensors.torch import load_file, save_file
 
+from facebench.atomic import write_atomic
 from facebench.errors import FacebenchError
 from .encoder import Encoder
 from .generator import Generator
@@ -33,9 +35,9 @@ class AssetError(FacebenchError):
     """A zoo asset is missing, corrupt or not available at the asked resolution."""
 
 
-def zoo_dir(zoo: str | os.PathLike | None = None) -> Path:
-    """The zoo folder: ``zoo``, else $FACEBENCH_ZOO, else the package's ``zoo/``."""
-    return Path(zoo or os.environ.get("FACEBENCH_ZOO") or Path(__file__).with_name("zoo"))
+def zoo_dir(folder: str | os.PathLike | None = None) -> Path:
+    """The assets' folder: ``folder``, else $FACEBENCH_ZOO, else the package's ``zoo/``."""
+    return Path(folder or os.environ.get("FACEBENCH_ZOO") or Path(__file__).with_name("zoo"))
 
 
 def stem(name: str, resolution: int = DEFAULT_RESOLUTION) -> str:
@@ -53,59 +55,60 @@ def sha256(path: Path) -> str:
     return hashlib.sha256(Path(path).read_bytes()).hexdigest()
 
 
-def cards(zoo=None) -> list[dict]:
-    """All model cards in the zoo, sorted by name then resolution."""
-    found = [json.loads(p.read_text()) for p in sorted(zoo_dir(zoo).glob("*.json"))]
+def cards(folder=None) -> list[dict]:
+    """All model cards in the assets' folder (``zoo_dir(folder)``), sorted by name then resolution."""
+    found = [json.loads(p.read_text()) for p in sorted(zoo_dir(folder).glob("*.json"))]
     return sorted(found, key=lambda c: (c["name"], c["resolution"]))
 
 
-def card(name: str, resolution: int = DEFAULT_RESOLUTION, zoo=None) -> dict:
-    """The card of asset ``name`` at ``resolution``; AssetError if it is not in the zoo."""
+def card(name: str, resolution: int = DEFAULT_RESOLUTION, folder=None) -> dict:
+    """The card of asset ``name`` at ``resolution`` in ``zoo_dir(folder)``; AssetError if it is not there."""
     if name not in NAMES:
         raise AssetError(f"unknown model {name!r}; the zoo has: {', '.join(NAMES)}")
-    path = zoo_dir(zoo) / f"{stem(name, resolution)}.json"
+    path = zoo_dir(folder) / f"{stem(name, resolution)}.json"
     if not path.exists():
-        have = sorted(c["resolution"] for c in cards(zoo) if c["name"] == name)
+        have = sorted(c["resolution"] for c in cards(folder) if c["name"] == name)
         where = f"the zoo has it at {', '.join(f'{r} px' for r in have)}" if have else "the zoo has none"
-        raise AssetError(f"no {name} asset at {resolution} px in {zoo_dir(zoo)} ({where}); "
+        raise AssetError(f"no {name} asset at {resolution} px in {zoo_dir(folder)} ({where}); "
                          f"build it with: {rebuild_command(name, resolution)}")
     return json.loads(path.read_text())
 
 
-def load(name: str, resolution: int = DEFAULT_RESOLUTION, zoo=None) -> torch.nn.Module:
-    """Load zoo asset ``name`` (generator, encoder, identity, perceptual) as a torch module in eval mode.
+def load(name: str, resolution: int = DEFAULT_RESOLUTION, folder=None) -> torch.nn.Module:
+    """Load asset ``name`` (generator, encoder, identity, perceptual) from ``zoo_dir(folder)`` as a torch
+    module in eval mode.
 
     The file's sha256 must equal its card's; a missing or corrupt file is an ``AssetError`` that names
     the asset and the command that rebuilds it.
     """
-    meta = card(name, resolution, zoo)
-    path = zoo_dir(zoo) / meta["file"]
+    meta = card(name, resolution, folder)
+    path = zoo_dir(folder) / meta["file"]
     fix = f"rebuild it with: {rebuild_command(name, resolution)}"
     if not path.exists():
         raise AssetError(f"asset {name} ({path}) is missing; {fix}")
     if sha256(path) != meta["sha256"]:
         raise AssetError(f"asset {name} ({path}) is corrupt: its sha256 differs from its card's; {fix}")
     module = _CLASSES[name](**_decode(meta["config"]))
-    module.load_state_dict(load_file(str(path)))
+    module.load_state_dict(safetensors.torch.load_file(str(path)))
     return module.eval()
 
 
-def save(name: str, module: torch.nn.Module, card_fields: dict, zoo=None) -> dict:
-    """Write ``module`` as asset ``name`` with its card (returns the card); overwrites atomically."""
-    folder = zoo_dir(zoo)
-    folder.mkdir(parents=True, exist_ok=True)
+def save(name: str, module: torch.nn.Module, card_fields: dict, folder=None) -> dict:
+    """Write ``module`` as asset ``name`` with its card into ``zoo_dir(folder)`` (returns the card).
+
+    Each file is written atomically (``facebench.atomic.write_atomic``): the safetensors file first,
+    then the card that holds its sha256 and size, as JSON indented by 2.
+    """
+    where = zoo_dir(folder)
+    where.mkdir(parents=True, exist_ok=True)
     resolution = int(module.config.get("resolution", DEFAULT_RESOLUTION))
     base = stem(name, resolution)
-    tmp = folder / f".{base}.safetensors.tmp"
-    save_file({k: v.detach().contiguous() for k, v in module.state_dict().items()}, str(tmp))
-    tmp.chmod(0o644)  # safetensors writes 0600
-    path = tmp.replace(folder / f"{base}.safetensors")
-    meta = {"name": name, "file": path.name, "sha256": sha256(path), "resolution": resolution,
+    weights = safetensors.torch.save({k: v.detach().contiguous() for k, v in module.state_dict().items()})
+    path = write_atomic(where / f"{base}.safetensors", weights)
+    meta = {"name": name, "file": path.name, "sha256": hashlib.sha256(weights).hexdigest(), "resolution": resolution,
             "config": module.config, "parameters": sum(p.numel() for p in module.parameters()),
-            "size_bytes": path.stat().st_size, **card_fields}
-    tmp = folder / f".{base}.json.tmp"
-    tmp.write_text(json.dumps(meta, indent=2) + "\n")
-    tmp.replace(folder / f"{base}.json")
+            "size_bytes": len(weights), **card_fields}
+    write_atomic(where / f"{base}.json", json.dumps(meta, indent=2) + "\n")
     return meta
 
 
