@@ -10,12 +10,11 @@ from __future__ import annotations
 
 import argparse
 
-from rich import box
 from rich.console import Console
-from rich.table import Table
 from rich.text import Text
 
 import facebench
+from facebench import style
 from facebench.errors import FacebenchError
 
 console = Console()
@@ -34,9 +33,7 @@ def _scenarios(args) -> None:
     from facebench.data import load_scenario
 
     scenarios = [load_scenario(card) for card in args.cards or stock_cards()]
-    table = Table(
-        title="scenario cards", box=box.SIMPLE_HEAD, collapse_padding=True, pad_edge=False
-    )
+    table = style.table("scenario cards")
     table.add_column("scenario", no_wrap=True)
     for column in ("persons", "sessions", "train+test", "images", "px"):
         table.add_column(column, justify="right", no_wrap=True)
@@ -125,7 +122,7 @@ def _add_model_commands(subparsers) -> None:
 def _models(args) -> None:
     from facebench.models.zoo import cards, zoo_dir
 
-    table = Table(title=f"model zoo ({zoo_dir()})", box=box.SIMPLE_HEAD, collapse_padding=True, pad_edge=False)
+    table = style.table(f"model zoo ({zoo_dir()})")
     for column in ("model", "px", "params", "MB", "trained", "figures", "sha256", "command"):
         table.add_column(column, overflow="fold")
     for card in cards():
@@ -140,7 +137,7 @@ def _pretrain(args) -> int | None:
 
     try:
         written = pretrain(args.kind, steps=args.steps, seed=args.seed, threads=args.threads,
-                           resolution=args.resolution, resume=args.resume, out=args.out, console=console)
+                           resolution=args.resolution, resume=args.resume, folder=args.out, console=console)
     except KeyboardInterrupt as stop:
         console.print(Text(str(stop) or "interrupted", style="yellow"))
         return 130
@@ -169,14 +166,19 @@ def _add_leaderboard_commands(subparsers) -> None:
                         help="Ray cluster address (default: a local Ray instance)")
     parser.set_defaults(run=_sweep)
 
-    parser = subparsers.add_parser("leaderboard", help="rank the result files under DIR, or --check them")
+    parser = subparsers.add_parser("leaderboard",
+                                   help="rank the result files under DIR, or --check them, or --migrate them")
     parser.add_argument("dir", metavar="DIR", help="a scenario's result folder")
     parser.add_argument("--format", choices=("table", "md", "csv", "json"), default="table",
                         help="what to print (all are written to OUT)")
     parser.add_argument("--out", default=None,
                         help="folder for LEADERBOARD.md, leaderboard.csv, leaderboard.json, plots/ (default: DIR)")
-    parser.add_argument("--check", action="store_true",
+    action = parser.add_mutually_exclusive_group()
+    action.add_argument("--check", action="store_true",
                         help="validate every result file, one line per problem; exit 1 on any")
+    action.add_argument("--migrate", action="store_true",
+                        help="rewrite every facebench.result/1 file as facebench.result/2, in place; "
+                             "exit 1 if one cannot be")
     parser.set_defaults(run=_leaderboard)
 
     parser = subparsers.add_parser("compare", help="where a new method's results would rank on a board")
@@ -221,7 +223,17 @@ def _sweep(args) -> int | None:
 
 def _leaderboard(args) -> int | None:
     from facebench.board import load as leaderboard, render as tables
+    from facebench.board.aggregate import aggregate
 
+    if args.migrate:
+        from facebench.board.migrate import REFUSED, migrate, summary
+
+        done = migrate(args.dir)
+        for migration in done:
+            for line in migration.lines():
+                console.print(Text(line, style="red" if migration.outcome == REFUSED else ""), soft_wrap=True)
+        console.print(summary(done), markup=False, soft_wrap=True)
+        return 1 if any(migration.outcome == REFUSED for migration in done) else None
     if args.check:
         problems = leaderboard.check(args.dir)
         for line in problems:
@@ -234,7 +246,7 @@ def _leaderboard(args) -> int | None:
         console.print(f"{files} result files, all valid", markup=False)
         return None
     board = leaderboard.load(args.dir)
-    table = leaderboard.aggregate(board)
+    table = aggregate(board)
     written = tables.write_board(board, table, args.out or args.dir)
     if args.format == "table":
         console.print(tables.rich_table(board, table))
@@ -336,8 +348,7 @@ def _run(args) -> int | None:
                 console.print(Text("interrupted: rerun with --resume to continue from the last finished session",
                                    style="yellow"))
                 return 130
-        table = Table(title=f"{args.strategy} {params or ''} on {scenario.name}, person {person}, seed {args.seed}",
-                      box=box.SIMPLE_HEAD)
+        table = style.table(f"{args.strategy} {params or ''} on {scenario.name}, person {person}, seed {args.seed}")
         for column in ("score", "better", "AIP", "forgetting", "final avg", "x"):
             table.add_column(column, justify="right" if column not in ("score", "better") else "left")
         for row in summary_rows(path):
@@ -350,12 +361,12 @@ def _run(args) -> int | None:
 def _strategies(args) -> None:
     from facebench.registry import REQUIRED, list_strategies
 
-    table = Table(title="strategies", box=box.SIMPLE_HEAD, collapse_padding=True, pad_edge=False)
+    table = style.table("strategies")
     for column in ("strategy", "kind", "parameters (default)", "description"):
         table.add_column(column, overflow="fold")
     for entry in list_strategies(args.pattern):
         params = ", ".join(p.name if p.default is REQUIRED else f"{p.name}={p.default!r}" for p in entry.parameters)
-        kind = "replay" if entry.is_replay else entry.kind + (" cumulative" if entry.cumulative else "")
+        kind = "replay" if entry.is_replay else entry.kind
         table.add_row(entry.name, kind, params or "-", entry.description)
     console.print(table)
 

@@ -4,8 +4,9 @@ Defaults follow PAPER.md (Adam, lr 3e-4, perceptual + 1.0 x L2, mini-batches of 
 2 replayed samples, P0 samples as convex combinations of 3 anchors, 20 synthesis samples).
 What PAPER.md leaves open is chosen here for the 2-core CPU budget and can be set per card in
 its ``protocol`` section: 50 steps per session (fine-tuning on session 0 alone then lowers the
-perceptual distance of its test reconstructions by ~40% on the default card, and naive
-fine-tuning through the other 9 sessions loses all of that gain: the headroom check), 60
+perceptual distance of its test reconstructions by 39% on the default card's person 0, and
+naive fine-tuning through the other 9 sessions loses 98% of that gain: the headroom check,
+``facebench.run.headroom``, through the runs' own template), 60
 inversion steps for anchors and 10 for evaluation (from the encoder's start). Every result
 file records the values it ran with.
 """
