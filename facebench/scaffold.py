@@ -3,7 +3,8 @@
 Strategy ``NAME`` (lower-case letters and digits, words joined by '-' or '_') gets the module
 ``DIR/<module>.py``, where ``<module>`` is NAME with '-' as '_', holding a ``ReplayBuffer``
 subclass (NAME in CamelCase) registered as NAME, whose ``select`` keeps a uniform random sample
-until you write yours; and ``TESTS/test_<module>.py``, which runs ``check_strategy("NAME")``.
+until you write yours; and ``TESTS/test_<module>.py``, which runs every check of the conformance
+kit on NAME as a test of its own (``facebench.testing.parametrize_with_checks``).
 DIR is facebench's ``strategies/`` folder for a built-in, or a folder of your own plugin package.
 """
 
@@ -48,13 +49,14 @@ class $cls(ReplayBuffer):
 ''')
 
 TEST = Template('''\
-"""$name keeps facebench's plugin contract (the conformance kit)."""
+"""$name keeps facebench's plugin contract: the conformance kit, one test per check."""
 
-from facebench.testing import check_strategy
+from facebench.testing import parametrize_with_checks
 
 
-def test_${module}_conforms():
-    print(check_strategy("$name"))
+@parametrize_with_checks(["$name"])
+def test_${module}_conforms(strategy, check):
+    check(strategy)
 ''')
 
 

@@ -1,4 +1,5 @@
-"""facebench.testing.check_strategy: every built-in strategy passes the conformance kit, and
+"""The conformance kit (facebench.testing): every built-in strategy passes each check (one test
+per check, through parametrize_with_checks), skipped checks are reported with their reason, and
 each check fails, with a message that says what the strategy did, on a strategy built to break it."""
 
 import random
@@ -13,40 +14,91 @@ from avalanche.training.storage_policy import ExemplarsBuffer
 
 from facebench import testing
 from facebench.data.items import items_dataset
-from facebench.registry import get_strategy, list_strategies
+from facebench.registry import list_strategies
 from facebench.replay import ReplayBuffer
-from facebench.testing import ConformanceError, check_strategy
+from facebench.testing import ConformanceError, check_strategy, parametrize_with_checks, strategy_checks
 
 BUILT_IN = [entry.name for entry in list_strategies() if entry.origin == "built-in"]
 REPLAY_CHECKS = ("described", "stream at K = 3", "K = 1", "K larger than the pool", "same seed, same selections",
                  "randomness from rng only", "picklable", "resume from pickle", "resume from state_dict",
                  "selection time")
+FACTORY_CHECKS = ("described", "plugins", "trains", "picklable", "resume")
+JOINT_RESUME = "a joint run has 1 experience, so no checkpoint falls within its training"
 
 
-@pytest.mark.parametrize("name", BUILT_IN)
-def test_every_built_in_strategy_passes(name):
-    report = check_strategy(name)
-    assert report.strategy == name
-    if not get_strategy(name).is_replay:  # a plugin factory
-        assert report.checks == ("described", "plugins", "picklable") and report.select_seconds is None
-    elif name == "reservoir":  # a stock Avalanche buffer: global generators (seeded by the run), no state_dict
-        assert report.checks == tuple(c for c in REPLAY_CHECKS if c not in ("randomness from rng only",
-                                                                             "resume from state_dict"))
-    else:
-        assert report.checks == REPLAY_CHECKS
-        print(f"{name}: one update at pool 30, D 128: {report.select_seconds:.3f} s")
+@parametrize_with_checks(BUILT_IN)
+def test_every_built_in_strategy_passes(strategy, check):
+    check(strategy)
 
 
 def test_every_built_in_is_checked():  # BUILT_IN comes from discovery, so new built-ins are checked too
-    assert set(BUILT_IN) >= {"naive", "joint", "cumulative", "er-rand", "er-hull", "kmeans", "reservoir"}
+    assert set(BUILT_IN) >= {"naive", "joint", "cumulative", "ewc", "si", "mas", "lora", "lora-er-hull", "distill",
+                             "latent-replay", "gdumb", "er-rand", "er-hull", "kmeans", "reservoir"}
 
 
-def test_the_kit_leaves_the_global_random_state_alone():
-    torch.manual_seed(5), np.random.seed(5), random.seed(5)
-    expected = torch.rand(1), np.random.rand(), random.random()
-    torch.manual_seed(5), np.random.seed(5), random.seed(5)
-    check_strategy("er-rand")
-    assert (torch.rand(1), np.random.rand(), random.random()) == expected
+@pytest.mark.parametrize("name, checks, skipped", [
+    ("er-rand", REPLAY_CHECKS, ()),
+    ("reservoir", tuple(c for c in REPLAY_CHECKS if c not in ("randomness from rng only", "resume from state_dict")),
+     (("randomness from rng only", "not a ReplayBuffer subclass"),
+      ("resume from state_dict", "the buffer has no state_dict and load_state_dict"))),
+    ("lora", FACTORY_CHECKS, ()),
+    ("joint", FACTORY_CHECKS[:-1], (("resume", JOINT_RESUME),)),
+])
+def test_the_report_lists_passed_and_skipped_checks(name, checks, skipped):
+    report = check_strategy(name)
+    assert (report.strategy, report.checks, report.skipped) == (name, checks, skipped)
+    assert (report.select_seconds is None) == (name in ("lora", "joint"))
+    assert str(report).startswith(f"{name}: {len(checks)} checks passed ({', '.join(checks)})")
+    for label, why in skipped:
+        assert f"; skipped: {label} ({why})" in str(report)
+
+
+def test_the_checks_are_named_functions_with_their_definition():
+    for checks, labels in ((testing.REPLAY_CHECKS, REPLAY_CHECKS), (testing.FACTORY_CHECKS, FACTORY_CHECKS)):
+        assert tuple(check.label for check in checks) == labels
+        for check in checks:
+            assert getattr(testing, check.__name__) is check and check.__name__.startswith("check_")
+            assert check.__doc__  # what it asserts
+
+
+def test_parametrize_with_checks_makes_one_case_per_check_with_readable_ids_and_skips():
+    mark = parametrize_with_checks(["reservoir", "joint"]).mark
+    assert mark.args[0] == "strategy, check"
+    cases = {case.id: case for case in mark.args[1]}
+    assert list(cases) == [f"reservoir-{c.__name__}" for c in testing.REPLAY_CHECKS] + \
+                          [f"joint-{c.__name__}" for c in testing.FACTORY_CHECKS]
+    skipped = {i: case.marks[0].kwargs["reason"] for i, case in cases.items() if case.marks}
+    assert skipped == {
+        "reservoir-check_rng_only": "reservoir: randomness from rng only: skipped, not a ReplayBuffer subclass",
+        "reservoir-check_resume_from_state_dict": "reservoir: resume from state_dict: skipped, the buffer has no "
+                                                  "state_dict and load_state_dict",
+        "joint-check_resume": f"joint: resume: skipped, {JOINT_RESUME}",
+    }
+    strategy, check = cases["reservoir-check_stream"].values
+    assert strategy == "reservoir" and check(strategy) is None
+    with pytest.raises(ConformanceError, match="fails the check 'registration': unknown strategy"):
+        parametrize_with_checks(["no-such-strategy"])
+
+
+def test_strategy_checks_apply_the_rules():
+    assert [(c.__name__, why) for c, why in strategy_checks("er-hull")] == \
+           [(c.__name__, None) for c in testing.REPLAY_CHECKS]
+    assert [why for _, why in strategy_checks("cumulative")] == [None] * len(FACTORY_CHECKS)
+
+
+def test_the_kit_leaves_the_global_random_state_and_torch_threads_alone():
+    threads = torch.get_num_threads()
+    torch.set_num_threads(2)
+    try:
+        torch.manual_seed(5), np.random.seed(5), random.seed(5)
+        expected = torch.rand(1), np.random.rand(), random.random()
+        torch.manual_seed(5), np.random.seed(5), random.seed(5)
+        check_strategy("er-rand")
+        testing.check_trains("naive")
+        assert (torch.rand(1), np.random.rand(), random.random()) == expected
+        assert torch.get_num_threads() == 2
+    finally:
+        torch.set_num_threads(threads)
 
 
 class Parametrised(ReplayBuffer):
@@ -63,6 +115,7 @@ class Parametrised(ReplayBuffer):
 def test_an_unregistered_class_with_parameters():
     report = check_strategy(Parametrised, params={"alpha": 0.5})
     assert report.strategy == "Parametrised" and "resume from state_dict" in report.checks
+    testing.check_resume_from_state_dict(Parametrised, params={"alpha": 0.5})
     with pytest.raises(ConformanceError, match="fails the check 'registration': .*needs alpha"):
         check_strategy(Parametrised)
 
@@ -188,6 +241,81 @@ def returns_junk():
     return [42]
 
 
+class _Scorer(SupervisedPlugin):
+    def __init__(self):
+        super().__init__()
+        self.score = lambda x: x
+
+
+def holds_a_lambda():
+    """A plugin that holds a lambda."""
+    return [_Scorer()]
+
+
+class _Stopper(SupervisedPlugin):
+    def after_training_iteration(self, strategy, **kwargs):
+        strategy.stop_training()
+
+
+def stops_early():
+    """Stops every experience after one step."""
+    return [_Stopper()]
+
+
+class _NaNPenalty(SupervisedPlugin):
+    def before_backward(self, strategy, **kwargs):
+        strategy.loss = strategy.loss + float("nan")
+
+
+def nan_penalty():
+    """Adds a NaN to the loss (after the step budget's check)."""
+    return [_NaNPenalty()]
+
+
+class _GradientEraser(SupervisedPlugin):
+    def after_backward(self, strategy, **kwargs):
+        strategy.optimizer.zero_grad(set_to_none=True)
+
+
+def erases_gradients():
+    """Drops every gradient before the optimiser's step."""
+    return [_GradientEraser()]
+
+
+class _ConstShifter(SupervisedPlugin):
+    def adapt_model(self, synthesis):
+        synthesis.const.requires_grad_(False)
+
+    def after_training_exp(self, strategy, **kwargs):
+        with torch.no_grad():
+            strategy.model.const.add_(1.0)
+
+
+def shifts_a_frozen_weight():
+    """Freezes the constant input, then moves it."""
+    return [_ConstShifter()]
+
+
+class _ForgetfulPenalty(SupervisedPlugin):
+    def __init__(self):
+        super().__init__()
+        self.seen = 0
+
+    def __getstate__(self):  # its count is left out of checkpoints
+        return {k: v for k, v in self.__dict__.items() if k != "seen"}
+
+    def before_backward(self, strategy, **kwargs):
+        strategy.loss = strategy.loss + self.seen * sum(p.square().sum() for p in strategy.model.parameters())
+
+    def after_training_exp(self, strategy, **kwargs):
+        self.seen += 1
+
+
+def forgets_on_resume():
+    """A penalty grown with the experiences seen, a count it does not checkpoint."""
+    return [_ForgetfulPenalty()]
+
+
 @pytest.mark.parametrize("strategy, check, what", [
     (KeepsEverything, "stream at K = 3", r"at the first session \(pool: 5 items, all of session 0; K = 3\): "
                                          r"the buffer holds 5 items, more than K = 3"),
@@ -208,11 +336,22 @@ def returns_junk():
     ("no-such-strategy", "registration", r"unknown strategy 'no-such-strategy'"),
     (returns_one_plugin, "plugins", r"must return a list of Avalanche plugins, got SupervisedPlugin"),
     (returns_junk, "plugins", r"must return a list of Avalanche plugins .*item 0 is a int"),
+    (holds_a_lambda, "picklable", r"pickling its plugins after the first experience failed: .*lambda"),
+    (stops_early, "trains", r"experience 0 of the tiny run ran 1 fine-tuning step\(s\), not 2"),
+    (nan_penalty, "trains", r"the loss of experience 0, step 1 of the tiny run is nan"),
+    (erases_gradients, "trains", r"no trainable weight of the synthesis network changed in the tiny run \(\d+ weight"),
+    (shifts_a_frozen_weight, "trains", r"weights that do not train changed in the tiny run: synthesis\.const \("),
+    (forgets_on_resume, "resume", r"a tiny run resumed after experience 0 ends with other generator weights than "
+                                  r"the uninterrupted one: synthesis\..* \(largest difference"),
 ])
 def test_a_broken_strategy_fails_the_right_check(strategy, check, what):
     with pytest.raises(ConformanceError) as error:
         check_strategy(strategy)
     assert error.value.check == check
+    function = {f.label: f for f in (*testing.REPLAY_CHECKS, *testing.FACTORY_CHECKS)}.get(check)
+    if function is not None:  # the check alone fails too
+        with pytest.raises(ConformanceError, match=f"fails the check '{re.escape(check)}'"):
+            function(strategy)
     assert error.value.strategy == getattr(strategy, "__name__", strategy)
     assert str(error.value).startswith(f"strategy '{error.value.strategy}' fails the check '{check}': ")
     assert re.search(what, error.value.detail), error.value.detail

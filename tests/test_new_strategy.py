@@ -1,8 +1,8 @@
-"""`facebench new-strategy`: the module and test it writes pass the kit as written; it refuses
-to overwrite, to take a used or malformed name, and to write into a missing folder."""
+"""`facebench new-strategy`: the module and test it writes pass the kit as written (the test,
+run by pytest, is one passing test per check); it refuses to overwrite, to take a used or
+malformed name, and to write into a missing folder."""
 
 import importlib
-import importlib.util
 import sys
 
 import pytest
@@ -10,6 +10,7 @@ import pytest
 import facebench.strategies
 from facebench import registry
 from facebench.cli import main
+from facebench.testing import REPLAY_CHECKS
 
 
 @pytest.fixture
@@ -19,15 +20,20 @@ def fresh(monkeypatch):
     monkeypatch.setattr(registry, "_ENTRIES", dict(registry._ENTRIES))
     monkeypatch.setattr(registry, "_discovery", "pending")
     yield registry
-    for name in ("facebench.strategies.my_buffer", "myplugin.my_buffer", "myplugin"):
-        sys.modules.pop(name, None)
+    for name in [m for m in sys.modules if m.endswith("my_buffer") or m == "myplugin"]:  # test_my_buffer too
+        sys.modules.pop(name)
 
 
-def _run_test_file(path):
-    spec = importlib.util.spec_from_file_location(path.stem, path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    module.test_my_buffer_conforms()
+def _passes_the_kit(path, capsys):
+    """Run the written test file with pytest in this process (where the new strategy is registered):
+    every check of a ReplayBuffer is a test of its own, and passes."""
+    capsys.readouterr()
+    code = pytest.main([str(path), "-v", "-p", "no:cacheprovider", "--import-mode=importlib"])
+    out = capsys.readouterr().out
+    assert code == pytest.ExitCode.OK, out
+    assert f"{len(REPLAY_CHECKS)} passed" in out and "skipped" not in out, out
+    for check in REPLAY_CHECKS:
+        assert f"test_my_buffer_conforms[my-buffer-{check.__name__}] PASSED" in out, out
 
 
 def test_a_new_built_in_is_discovered_and_passes_the_kit(fresh, tmp_path, monkeypatch, capsys):
@@ -41,8 +47,7 @@ def test_a_new_built_in_is_discovered_and_passes_the_kit(fresh, tmp_path, monkey
     monkeypatch.setattr(registry, "_discovery", "pending")  # as in the next process
     entry = registry.get_strategy("my-buffer")  # found by discovery, as every module of strategies/
     assert (entry.origin, entry.target.__name__, entry.is_replay) == ("built-in", "MyBuffer", True)
-    _run_test_file(tmp_path / "tests" / "test_my_buffer.py")
-    assert "my-buffer: 10 checks passed" in capsys.readouterr().out
+    _passes_the_kit(tmp_path / "tests" / "test_my_buffer.py", capsys)
 
 
 def test_a_new_plugin_module_and_its_entry_point(fresh, tmp_path, monkeypatch, capsys):
@@ -56,7 +61,7 @@ def test_a_new_plugin_module_and_its_entry_point(fresh, tmp_path, monkeypatch, c
     assert "wrote myplugin/my_buffer.py and tests/test_my_buffer.py" in out
     assert '[project.entry-points."facebench.strategies"]\n  my-buffer = "myplugin.my_buffer"' in out
     importlib.import_module("myplugin.my_buffer")  # what the installed entry point will do
-    _run_test_file(tmp_path / "tests" / "test_my_buffer.py")
+    _passes_the_kit(tmp_path / "tests" / "test_my_buffer.py", capsys)
 
 
 @pytest.mark.parametrize("argv, message", [
