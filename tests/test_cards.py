@@ -180,3 +180,11 @@ def test_yaml_booleans_are_not_integers(tmp_path):
                     "train_per_session: 1, test_per_session: 1}\n")
     with pytest.raises(CardError, match=r"source\.persons: expected an integer >= 1, got True"):
         load_card(card)
+
+
+def test_a_key_given_twice_is_an_error_naming_the_key_and_the_line(tmp_path):
+    card = tmp_path / "twice.yaml"
+    card.write_text("resolution: 32\nresolution: 64\nsource: {kind: faceworld, world_seed: 0, persons: 1, "
+                    "sessions: 1, train_per_session: 1, test_per_session: 1}\n")
+    with pytest.raises(CardError, match=r"twice.yaml: not valid YAML at line 2: the key 'resolution' is given twice"):
+        load_card(card)

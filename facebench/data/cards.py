@@ -105,7 +105,18 @@ _UNKNOWN_KEY = ("extra_forbidden", "invalid_key")  # pydantic's errors for a key
 
 class _Loader(yaml.SafeLoader):
     """PyYAML's safe loader, reading exponent numbers without a dot (``3e-4``) as floats, as
-    YAML 1.2 does (PyYAML's YAML 1.1 reads them as strings)."""
+    YAML 1.2 does (PyYAML's YAML 1.1 reads them as strings), and refusing a key given twice in
+    one mapping (PyYAML would keep the last value silently)."""
+
+    def construct_mapping(self, node, deep=False):
+        seen = set()
+        for key_node, _ in node.value:
+            key = self.construct_object(key_node, deep=deep)
+            if key in seen:
+                raise yaml.constructor.ConstructorError(
+                    None, None, f"the key '{key}' is given twice in one mapping", key_node.start_mark)
+            seen.add(key)
+        return super().construct_mapping(node, deep=deep)
 
 
 _Loader.add_implicit_resolver(
