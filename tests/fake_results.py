@@ -30,8 +30,16 @@ LEVELS = {
     "synth_frechet": (60.0, 5.0),
     "synth_identity": (0.80, -0.01),
 }
-JOINT = {"joint"}
-_provenance = cache(results.provenance)
+#: A strategy's kind; the others are sequential.
+KINDS = {"joint": "joint", "cumulative": "cumulative"}
+#: What every fake strategy keeps besides the model: nothing.
+MEMORY = {"items": None, "bytes": 0, "bytes_per_item": None}
+_provenance_once = cache(results.provenance)  # git and torch asked once per test session
+
+
+def _provenance(device: str) -> dict:
+    """The provenance of this session's first result: a copy, which a test may spoil."""
+    return dict(_provenance_once(device))
 
 
 def matrices(sessions: int, joint: bool, quality: float, drift: float, rng: np.random.Generator) -> dict:
@@ -54,16 +62,18 @@ def result(strategy: str = "er-rand", buffer_size: int | None = 3, person: str =
     params = {} if buffer_size is None else {"buffer_size": buffer_size}
     spec = RunSpec(strategy, params, card.name, str(person), int(seed))
     rng = np.random.default_rng([zlib.crc32(strategy.encode()), buffer_size or 0, int(person), seed])
-    kind = "joint" if strategy in JOINT else "sequential"
+    kind = KINDS.get(strategy, "sequential")
     scores = matrices(sessions, kind == "joint", quality, drift, rng)
     with mock.patch.object(results, "provenance", _provenance):
-        return results.make_result(spec, SimpleNamespace(kind=kind), SimpleNamespace(name=card.name, card=card),
-                                   Protocol(), scores, {"total_s": 1.0})
+        return results.make_result(spec=spec, kind=kind, scenario=SimpleNamespace(name=card.name, card=card),
+                                   protocol=Protocol(), matrices=scores, timing={"total_s": 1.0}, memory=dict(MEMORY),
+                                   device="cpu")
 
 
 def write(data: dict, out: Path, name: Path | str | None = None) -> Path:
     """Write ``data`` where the runner would, ``out/<scenario>/<strategy>[-k<K>]/person<P>-seed<S>.json``,
-    or at ``out / name``; NaN allowed, so that tests can write bad files too."""
+    or at ``out / name``, as it is (not through ``schema.write_result``, which refuses an invalid
+    document, NaN included), so that tests can write bad files too."""
     strategy = data["strategy"]
     spec = RunSpec(strategy["name"], strategy["params"], data["scenario"]["name"], data["person"], data["seed"])
     path = Path(out) / name if name else spec.result_path(Path(out), data["scenario"]["name"])

@@ -1,6 +1,11 @@
 """Rendering a board of 1000 result files: load, validate, aggregate, write the tables and plots.
 
-Budget (issue 5): at most 5 s. Timed with ``pytest --benchmark-enable -k benchmark_leaderboard``.
+Budget (issue 5): at most :data:`BUDGET_S` seconds, the median of :data:`ROUNDS` rounds. The
+budget is checked from pytest-benchmark's timings, so only where benchmarking is enabled:
+``pytest --benchmark-enable -k benchmark_leaderboard``. Under the project's default
+``--benchmark-disable``, pytest-benchmark runs the rendering once without timing it
+(``benchmark.stats`` stays None): the test checks what it rendered, then skips the budget,
+saying so.
 """
 
 import pytest
@@ -8,8 +13,11 @@ import pytest
 import fake_results
 from facebench.board import load as lb
 from facebench.board import render as tables
+from facebench.board.aggregate import aggregate
 
 FILES = 1000
+BUDGET_S = 5.0
+ROUNDS = 3
 BUFFERED = ("er-rand", "er-hull", "kmeans", "reservoir")
 STRATEGIES = {"naive": [None], "joint": [None], "cumulative": [None], **{s: [3, 5, 10] for s in BUFFERED}}
 
@@ -26,13 +34,18 @@ def board_dir(tmp_path_factory):
 
 def render(folder, out):
     board = lb.load(folder)
-    table = lb.aggregate(board)
+    table = aggregate(board)
     tables.write_board(board, table, out)
     return board, table
 
 
 def test_render_a_board_of_1000_result_files(benchmark, board_dir, tmp_path):
-    board, table = benchmark.pedantic(render, args=(board_dir, tmp_path), rounds=3, iterations=1)
+    board, table = benchmark.pedantic(render, args=(board_dir, tmp_path), rounds=ROUNDS, iterations=1)
     assert len(board.runs) == FILES and not board.skipped
     assert len(table) == 15 and table["n"].sum() == FILES
     assert (tmp_path / "LEADERBOARD.md").exists() and len(list((tmp_path / "plots").glob("*.png"))) == 6
+    if benchmark.stats is None:
+        pytest.skip(f"budget of {BUDGET_S:g} s not checked: benchmarking is disabled (run with --benchmark-enable)")
+    assert benchmark.stats.stats.median <= BUDGET_S, (
+        f"rendering {FILES} result files took {benchmark.stats.stats.median:.2f} s (median of {ROUNDS}), "
+        f"over the budget of {BUDGET_S:g} s")

@@ -9,6 +9,7 @@ from rich.console import Console
 from scipy import stats
 
 import fake_results
+from facebench.board import aggregate as ag
 from facebench.board import load as lb
 from facebench.board import render as tables
 from facebench.cli import main
@@ -56,11 +57,11 @@ def test_differences_are_paired_over_person_and_seed_with_a_paired_t_test(dirs):
 def test_baselines_are_the_rows_of_the_same_k_and_those_without_a_buffer(dirs):
     differences = compare(*dirs).differences
     at3 = differences[differences["K"] == 3]
-    assert set(zip(at3["baseline"], at3["baseline_K"].map(lb.k_label))) == {
+    assert set(zip(at3["baseline"], at3["baseline_K"].map(ag.k_label))) == {
         ("naive", "-"), ("joint", "-"), ("er-rand", "3"), ("er-hull", "3")}
     joint = at3[at3["baseline"] == "joint"]
     assert len(joint) == 5 and not joint["column"].str.contains("forgetting").any()  # a joint model has none
-    assert (at3[at3["baseline"] != "joint"].groupby("baseline").size() == len(lb.COLUMNS)).all()
+    assert (at3[at3["baseline"] != "joint"].groupby("baseline").size() == len(ag.COLUMNS)).all()
 
 
 def test_only_pairs_on_both_sides_are_compared(tmp_path, dirs):

@@ -12,6 +12,7 @@ from rich.console import Console
 from scipy import stats
 
 import fake_results
+from facebench.board import aggregate as ag
 from facebench.board import load as lb
 from facebench.board import render as tables
 from facebench.data.cards import Card
@@ -39,15 +40,15 @@ def read(path):
 
 
 def test_mean_interval_is_the_student_t_interval():
-    mean, half = lb.mean_interval([1.0, 2.0, 3.0])
+    mean, half = ag.mean_interval([1.0, 2.0, 3.0])
     # t(0.975, 2) = 4.302653; s = 1; half-width = 4.302653 / sqrt(3)
     assert mean == 2.0 and half == pytest.approx(2.484138, abs=1e-6)
-    mean, half = lb.mean_interval([0.7])
+    mean, half = ag.mean_interval([0.7])
     assert mean == 0.7 and math.isnan(half)
 
 
 def test_a_row_is_the_mean_over_persons_and_seeds_in_print_scale(board_dir):
-    table = lb.aggregate(lb.load(board_dir))
+    table = ag.aggregate(lb.load(board_dir))
     row = table[(table["method"] == "er-rand") & (table["K"] == 3)].iloc[0]
     values = [10 * read(p)["scores"]["recon_perceptual"]["aip"] for p in sorted((board_dir / "er-rand-k3").iterdir())]
     assert row["n"] == 3
@@ -61,8 +62,8 @@ def test_a_row_is_the_mean_over_persons_and_seeds_in_print_scale(board_dir):
 
 
 def test_rows_are_ranked_within_each_k_by_reconstruction_aip_of_perceptual_distance(board_dir):
-    table = lb.aggregate(lb.load(board_dir))
-    assert [(lb.k_label(k), m, r) for k, m, r in zip(table["K"], table["method"], table["rank"])] == [
+    table = ag.aggregate(lb.load(board_dir))
+    assert [(ag.k_label(k), m, r) for k, m, r in zip(table["K"], table["method"], table["rank"])] == [
         ("-", "joint", 1), ("-", "naive", 2),
         ("3", "er-hull", 1), ("3", "er-rand", 2),
         ("5", "er-hull", 1), ("5", "er-rand", 2),
@@ -74,7 +75,7 @@ def test_rows_are_ranked_within_each_k_by_reconstruction_aip_of_perceptual_dista
 def test_a_row_of_one_run_has_no_interval_and_shows_it(tmp_path):
     fake_results.write_board(tmp_path, persons=("0",))
     board = lb.load(tmp_path / SCENARIO)
-    table = lb.aggregate(board)
+    table = ag.aggregate(board)
     assert table["n"].eq(1).all() and table["recon_perceptual_aip_x10_ci95"].isna().all()
     assert " ± — |" in tables.markdown(board, table)
     rows = json.loads(tables.as_json(board, table))["rows"]
@@ -83,7 +84,7 @@ def test_a_row_of_one_run_has_no_interval_and_shows_it(tmp_path):
 
 def test_the_board_files_say_the_same_thing(board_dir, tmp_path):
     board = lb.load(board_dir)
-    table = lb.aggregate(board)
+    table = ag.aggregate(board)
     written = tables.write_board(board, table, tmp_path)
     names = {p.relative_to(tmp_path).as_posix() for p in written}
     assert {"LEADERBOARD.md", "leaderboard.csv", "leaderboard.json", "plots/aip_forgetting_vs_k.png",
@@ -112,7 +113,7 @@ def test_the_board_files_say_the_same_thing(board_dir, tmp_path):
 def test_the_terminal_table_has_a_section_per_k(board_dir):
     board = lb.load(board_dir)
     console = Console(file=io.StringIO(), width=220, record=True)
-    console.print(tables.rich_table(board, lb.aggregate(board)))
+    console.print(tables.rich_table(board, ag.aggregate(board)))
     text = console.export_text()
     assert "faceworld-quick leaderboard" in text and "rec. perceptual" in text and "forgetting ×10 ↓" in text
     assert [line.split()[:3] for line in text.splitlines() if line.split()[:1] in (["-"], ["3"], ["5"])] == [
@@ -155,8 +156,16 @@ def _entry(score, t, k, value):
 
 
 BAD = {
-    "other schema version": (_set("schema", "facebench.result/2"),
-                             "schema: 'facebench.result/2', expected 'facebench.result/1'"),
+    "other schema version": (_set("schema", "facebench.result/3"),
+                             "schema: 'facebench.result/3', expected 'facebench.result/2'"),
+    "previous schema version": (_set("schema", "facebench.result/1"),
+                                "schema: 'facebench.result/1', the previous schema: rewrite it as "
+                                "'facebench.result/2' with `facebench leaderboard <its folder> --migrate`"),
+    "no memory": (_unset("memory"), "memory: missing"),
+    "memory bytes as text": (_set("memory.bytes", "3 kB"), "memory.bytes: expected an integer, got '3 kB'"),
+    "unknown kind": (_set("strategy.kind", "replay"),
+                     "strategy.kind: must be 'sequential', 'cumulative' or 'joint', got 'replay'"),
+    "unknown key": (_set("comment", "rerun"), "comment: unknown key (not in facebench.result/2)"),
     "missing matrix entry": (_entry("recon_identity", 2, 1, None), "scores.recon_identity.matrix[2][1]: missing"),
     "value above the diagonal": (_entry("recon_identity", 0, 2, 0.5),
                                  "scores.recon_identity.matrix[0][2]: expected null above the diagonal, got 0.5"),
@@ -194,7 +203,7 @@ def test_a_bad_file_fails_the_check_and_is_skipped_by_the_view(copy, case):
 def _assert_skipped(folder, path, problems):
     board = lb.load(folder)
     assert board.skipped == tuple(problems) and board.skipped_files == 1 and board.files == 18 and len(board.runs) == 17
-    table = lb.aggregate(board)
+    table = ag.aggregate(board)
     row = table[(table["method"] == "er-rand") & (table["K"] == 3)].iloc[0]
     good = [read(p)["scores"]["recon_perceptual"]["aip"] * 10 for p in (folder / "er-rand-k3").iterdir() if p != path]
     assert row["n"] == 2 and row["recon_perceptual_aip_x10"] == pytest.approx(np.mean(good))
@@ -279,13 +288,12 @@ def test_kept_memory_cells():
     assert tables.memory_cell(3.0, 3 * 49664.0) == "3 × 49.7 kB"
     assert tables.memory_cell(float("nan"), 3139640.0) == "3.14 MB"
     assert tables.memory_cell(float("nan"), 0.0) == "0 B"
-    assert tables.memory_cell(float("nan"), float("nan")) == "—"  # files from before memory was recorded
 
 
 def test_leaderboard_md_ends_with_the_boards_findings(board_dir, tmp_path):
     (tmp_path / "FINDINGS.md").write_text("## Findings\n\nER-Hull forgets least.\n")
     board = lb.load(board_dir)
-    tables.write_board(board, lb.aggregate(board), tmp_path)
+    tables.write_board(board, ag.aggregate(board), tmp_path)
     page = (tmp_path / "LEADERBOARD.md").read_text()
     assert page.startswith("# Leaderboard") and page.endswith("## Findings\n\nER-Hull forgets least.\n")
     assert "kept memory" in page.splitlines()[2]

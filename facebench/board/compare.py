@@ -1,7 +1,7 @@
 """A new method's results against a board: where it would rank, and how far from each baseline.
 
 Rank. Each row of the new results, (method, K), is ranked among the board's rows of the same K
-by the board's own rule (:func:`facebench.board.load.rank`): "rank r of N" counts the new row.
+by the board's own rule (:func:`facebench.board.aggregate.rank`): "rank r of N" counts the new row.
 
 Differences. Against every board row of the same K and every board row without a buffer (naive,
 joint, ...: the references of every K), for each board column: the runs of both are paired by
@@ -25,7 +25,8 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from facebench.board import load as lb
+from facebench.board.aggregate import COLUMNS, CONFIDENCE, PRIMARY, aggregate, column, k_label, rank, scaled
+from facebench.board.load import Board, LeaderboardError, load
 
 NEW = "\0new"  # the new row's name while it is ranked among the board's rows: unlike any method's
 
@@ -37,25 +38,25 @@ class Comparison:
     row, baseline row, column): K, method, baseline, baseline_K, column, n (pairs), difference,
     ci95 (half-width), p (paired t-test)."""
 
-    mine: lb.Board
-    board: lb.Board
+    mine: Board
+    board: Board
     ranks: pd.DataFrame
     differences: pd.DataFrame
 
 
 def compare(mine: str | Path, against: str | Path) -> Comparison:
     """Compare the result files under ``mine`` with the board under ``against``."""
-    new, board = lb.load(mine), lb.load(against)
+    new, board = load(mine), load(against)
     if (new.scenario, new.card_sha256) != (board.scenario, board.card_sha256):
-        raise lb.LeaderboardError(
+        raise LeaderboardError(
             f"{new.runs['path'].iloc[0]}: scenario: '{new.scenario}' (card {new.card_sha256[:12]}) is not the "
             f"board's '{board.scenario}' (card {board.card_sha256[:12]}) of {against}")
-    mine_table, board_table = lb.aggregate(new), lb.aggregate(board)
-    primary = lb.column(*lb.PRIMARY)
+    mine_table, board_table = aggregate(new), aggregate(board)
+    primary = column(*PRIMARY)
     ranks, differences = [], []
     for index, row in mine_table.iterrows():
         peers = board_table[_same_k(board_table["K"], row["K"])]
-        ranked = lb.rank(pd.concat([peers, mine_table.loc[[index]].assign(method=NEW)]))
+        ranked = rank(pd.concat([peers, mine_table.loc[[index]].assign(method=NEW)]))
         place = int(ranked.loc[ranked["method"] == NEW, "rank"].iloc[0])
         ranks.append({"K": row["K"], "method": row["method"], "rank": place, "of": len(ranked),
                       primary: row[primary], primary + "_ci95": row[primary + "_ci95"]})
@@ -69,10 +70,10 @@ def compare(mine: str | Path, against: str | Path) -> Comparison:
 
 
 def _same_k(ks: pd.Series, k) -> pd.Series:
-    return ks.map(lb.k_label) == lb.k_label(k)
+    return ks.map(k_label) == k_label(k)
 
 
-def _runs_of(board: lb.Board, row) -> pd.DataFrame:
+def _runs_of(board: Board, row) -> pd.DataFrame:
     runs = board.runs
     return runs[(runs["method"] == row["method"]) & _same_k(runs["K"], row["K"])].set_index(["person", "seed"])
 
@@ -80,15 +81,15 @@ def _runs_of(board: lb.Board, row) -> pd.DataFrame:
 def _differences(row, mine: pd.DataFrame, base_row, base: pd.DataFrame) -> list[dict]:
     pairs = mine.index.intersection(base.index)
     out = []
-    for score, summary in lb.COLUMNS:
-        a = lb.scaled(mine.loc[pairs], score, summary).to_numpy(float)
-        b = lb.scaled(base.loc[pairs], score, summary).to_numpy(float)
+    for score, summary in COLUMNS:
+        a = scaled(mine.loc[pairs], score, summary).to_numpy(float)
+        b = scaled(base.loc[pairs], score, summary).to_numpy(float)
         keep = np.isfinite(a) & np.isfinite(b)
         if len(pairs) and not keep.any():
             continue  # a summary one side does not have, like a joint model's forgetting
         difference, half, p = paired(a[keep], b[keep])
         out.append({"K": row["K"], "method": row["method"], "baseline": base_row["method"],
-                    "baseline_K": base_row["K"], "column": lb.column(score, summary), "n": int(keep.sum()),
+                    "baseline_K": base_row["K"], "column": column(score, summary), "n": int(keep.sum()),
                     "difference": difference, "ci95": half, "p": p})
     return out
 
@@ -99,5 +100,5 @@ def paired(a: np.ndarray, b: np.ndarray) -> tuple[float, float, float]:
     if len(d) < 2 or np.ptp(d) == 0:
         return (float(d.mean()) if len(d) else math.nan), math.nan, math.nan
     result = stats.ttest_rel(a, b)
-    low, high = result.confidence_interval(lb.CONFIDENCE)
+    low, high = result.confidence_interval(CONFIDENCE)
     return float(d.mean()), float((high - low) / 2), float(result.pvalue)

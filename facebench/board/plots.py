@@ -24,15 +24,16 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 
-from facebench.board import load as lb
+from facebench.board.aggregate import COLUMNS, column, k_label
+from facebench.board.labels import LABELS, header
+from facebench.board.load import Board
 from facebench.protocol import SCORES
-from facebench.board.render import LABELS, header
 
 #: Scores drawn: the paper's four, those with a forgetting column on the board.
-PLOTTED = tuple(dict.fromkeys(score for score, summary in lb.COLUMNS if summary == "forgetting"))
+PLOTTED = tuple(dict.fromkeys(score for score, summary in COLUMNS if summary == "forgetting"))
 
 
-def plot_board(board: lb.Board, table: pd.DataFrame, out: str | Path) -> list[Path]:
+def plot_board(board: Board, table: pd.DataFrame, out: str | Path) -> list[Path]:
     """Draw every plot of ``board`` into the folder ``out``; returns the files."""
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
@@ -66,7 +67,7 @@ def _against_k(table: pd.DataFrame):
     buffered, bufferless = table[table["K"].notna()], table[table["K"].isna()]
     for row, summary in enumerate(summaries):
         for col, score in enumerate(PLOTTED):
-            axis, name = axes[row][col], lb.column(score, summary)
+            axis, name = axes[row][col], column(score, summary)
             for method, rows in buffered.groupby("method"):
                 rows = rows.sort_values("K")
                 axis.errorbar(rows["K"].astype(float), rows[name], yerr=rows[name + "_ci95"].fillna(0),
@@ -111,12 +112,12 @@ def mean_matrix(matrices: list[np.ndarray]) -> np.ndarray:
     return np.where(count > 0, np.where(finite, padded, 0).sum(0) / np.maximum(count, 1), np.nan)
 
 
-def _row_matrices(board: lb.Board, table: pd.DataFrame, score: str):
+def _row_matrices(board: Board, table: pd.DataFrame, score: str):
     """(table row, mean matrix of its runs in print scale) for every row of ``table``, in order."""
-    keys = [board.runs["K"].map(lb.k_label), board.runs["method"]]
+    keys = [board.runs["K"].map(k_label), board.runs["method"]]
     groups = {key: runs["matrices"] for key, runs in board.runs.groupby(keys)}
     for _, row in table.iterrows():
-        matrices = [m[score] for m in groups[(lb.k_label(row["K"]), row["method"])]]
+        matrices = [m[score] for m in groups[(k_label(row["K"]), row["method"])]]
         yield row, mean_matrix(matrices) * SCORES[score][1]
 
 
@@ -124,11 +125,11 @@ def _title(row) -> str:
     return row["method"] + ("" if pd.isna(row["K"]) else f" K={row['K']}")
 
 
-def _matrices(board: lb.Board, table: pd.DataFrame, score: str):
+def _matrices(board: Board, table: pd.DataFrame, score: str):
     """One image of tiles, one tile per table row (its mean a[t][k]), one column of tiles per K."""
     columns: dict[str, list] = {}
     for row, matrix in _row_matrices(board, table, score):
-        columns.setdefault(lb.k_label(row["K"]), []).append((row, matrix))
+        columns.setdefault(k_label(row["K"]), []).append((row, matrix))
     size = max(max(matrix.shape) for tiles in columns.values() for _, matrix in tiles)
     gap = max(2, size // 3)
     step = size + gap
@@ -154,7 +155,7 @@ def _matrices(board: lb.Board, table: pd.DataFrame, score: str):
     return figure
 
 
-def _session0(board: lb.Board, table: pd.DataFrame):
+def _session0(board: Board, table: pd.DataFrame):
     ks = sorted(table["K"].dropna().astype(int).unique()) or [None]
     figure = _figure(3.4 * len(ks), 2.3 * len(PLOTTED) + 1.2)
     axes = figure.subplots(len(PLOTTED), len(ks), squeeze=False, sharex=True)

@@ -13,45 +13,30 @@ import math
 from pathlib import Path
 
 import pandas as pd
-from rich import box
 from rich.table import Table
 from rich.text import Text
 
-from facebench.board import load as lb
-from facebench.protocol import SCORES
-
-LABELS = {
-    "recon_perceptual": "rec. perceptual",
-    "recon_identity": "rec. identity",
-    "recon_psnr": "rec. PSNR",
-    "recon_ssim": "rec. SSIM",
-    "synth_frechet": "syn. Fréchet",
-    "synth_identity": "syn. identity",
-}
+from facebench.board.aggregate import COLUMNS, CONFIDENCE, PRIMARY, TIEBREAK, column, k_label
+from facebench.board.labels import header
+from facebench.board.load import CSV, JSON, MARKDOWN, Board
+from facebench.board.plots import plot_board
+from facebench.style import table as styled_table
 
 
-def header(score: str, summary: str, separator: str = " ") -> str:
-    """A column's title: what, which summary, the print scale and which way is better."""
-    scale = SCORES[score][1]
-    arrow = "↓" if lb.better_is_lower(score, summary) else "↑"
-    name = "AIP" if summary == "aip" else summary
-    return f"{LABELS[score]}{separator}{name}" + (f" ×{scale}" if scale != 1 else "") + f" {arrow}"
-
-
-def notes(board: lb.Board) -> list[str]:
+def notes(board: Board) -> list[str]:
     """The lines that say what the table's numbers are."""
     return [
         f"Scenario {board.scenario} (card sha256 {board.card_sha256[:12]}): {len(board.runs)} runs "
         f"from {board.files} result files.",
         "Each cell: mean over persons × seeds ± half-width of its 95% Student-t confidence interval "
         "(— : one run, no interval); n: runs per row.",
-        f"Ranked within each K by {header(*lb.PRIMARY)}, ties by {header(*lb.TIEBREAK)}.",
+        f"Ranked within each K by {header(*PRIMARY)}, ties by {header(*TIEBREAK)}.",
         "Kept memory: what the strategy holds besides the model after the last session "
         "(items × bytes per item, or bytes; images are stored as float32).",
     ]
 
 
-def skipped_lines(board: lb.Board) -> list[str]:
+def skipped_lines(board: Board) -> list[str]:
     """'N files skipped:' and the problems that made them skipped; [] when none was."""
     if not board.skipped:
         return []
@@ -60,11 +45,14 @@ def skipped_lines(board: lb.Board) -> list[str]:
 
 
 def decimals(values) -> int:
+    """The decimals every cell of a column gets: three significant digits of its largest finite
+    value in absolute terms, between 1 and 4 (2 when there is none or it is 0)."""
     largest = max((abs(v) for v in values if isinstance(v, float) and math.isfinite(v)), default=1.0)
     return min(4, max(1, 2 - math.floor(math.log10(largest))) if largest > 0 else 2)
 
 
 def cell(mean: float, half: float, places: int) -> str:
+    """``mean ± half`` with ``places`` decimals; "—" for a missing mean or a missing half-width."""
     if not math.isfinite(mean):
         return "—"
     return f"{mean:.{places}f} ± " + (f"{half:.{places}f}" if math.isfinite(half) else "—")
@@ -72,22 +60,19 @@ def cell(mean: float, half: float, places: int) -> str:
 
 def text_rows(table: pd.DataFrame, separator: str = " ") -> tuple[list[str], list[list[str]]]:
     """Titles and cells of the table, as shown in the terminal and in Markdown."""
-    names = [lb.column(score, summary) for score, summary in lb.COLUMNS]
+    names = [column(score, summary) for score, summary in COLUMNS]
     places = {name: decimals(table[name].tolist()) for name in names}
-    titles = (["K", "rank", "method", "n"] + [header(score, summary, separator) for score, summary in lb.COLUMNS]
+    titles = (["K", "rank", "method", "n"] + [header(score, summary, separator) for score, summary in COLUMNS]
               + ["kept memory"])
-    rows = [[lb.k_label(row["K"]), str(row["rank"]), row["method"], str(row["n"])]
+    rows = [[k_label(row["K"]), str(row["rank"]), row["method"], str(row["n"])]
             + [cell(row[name], row[name + "_ci95"], places[name]) for name in names]
-            + [memory_cell(row.get("memory_items", math.nan), row.get("memory_bytes", math.nan))]
+            + [memory_cell(row["memory_items"], row["memory_bytes"])]
             for _, row in table.iterrows()]
     return titles, rows
 
 
 def memory_cell(items: float, total: float) -> str:
-    """What a strategy keeps besides the model: "K × bytes per item" for items, else the bytes;
-    "—" when not recorded."""
-    if not math.isfinite(total):
-        return "—"
+    """What a strategy keeps besides the model: "K × bytes per item" for items, else the bytes."""
     if math.isfinite(items) and items > 0:
         return f"{items:g} × {size(total / items)}"
     return size(total)
@@ -101,10 +86,9 @@ def size(n: float) -> str:
     return f"{n:.0f} B"
 
 
-def rich_table(board: lb.Board, table: pd.DataFrame) -> Table:
+def rich_table(board: Board, table: pd.DataFrame) -> Table:
     titles, rows = text_rows(table, separator="\n")
-    out = Table(title=Text(f"{board.scenario} leaderboard"), caption="\n".join(notes(board)),
-                box=box.SIMPLE_HEAD, collapse_padding=True, pad_edge=False, caption_justify="left")
+    out = styled_table(Text(f"{board.scenario} leaderboard"), caption="\n".join(notes(board)), caption_justify="left")
     for index, title in enumerate(titles):
         out.add_column(title, justify="left" if index == 2 else "right", overflow="fold")
     previous = None
@@ -116,7 +100,7 @@ def rich_table(board: lb.Board, table: pd.DataFrame) -> Table:
     return out
 
 
-def markdown(board: lb.Board, table: pd.DataFrame) -> str:
+def markdown(board: Board, table: pd.DataFrame) -> str:
     titles, rows = text_rows(table)
     lines = [f"# Leaderboard: {board.scenario}", ""]
     lines += ["| " + " | ".join(titles) + " |", "|" + "|".join("---" for _ in titles) + "|"]
@@ -130,16 +114,16 @@ def csv(table: pd.DataFrame) -> str:
     return table.to_csv(index=False)
 
 
-def as_json(board: lb.Board, table: pd.DataFrame) -> str:
+def as_json(board: Board, table: pd.DataFrame) -> str:
     payload = {
         "scenario": board.scenario,
         "card_sha256": board.card_sha256,
         "runs": len(board.runs),
         "files": board.files,
         "skipped": list(board.skipped),
-        "primary": lb.column(*lb.PRIMARY),
-        "tiebreak": lb.column(*lb.TIEBREAK),
-        "confidence": lb.CONFIDENCE,
+        "primary": column(*PRIMARY),
+        "tiebreak": column(*TIEBREAK),
+        "confidence": CONFIDENCE,
         "interval": "half-width of the Student-t confidence interval of the mean over runs (columns *_ci95)",
         "rows": records(table),
     }
@@ -161,18 +145,16 @@ FINDINGS = "FINDINGS.md"
 """A board folder's hand-written text (the reference table, what the board shows), appended to LEADERBOARD.md."""
 
 
-def write_board(board: lb.Board, table: pd.DataFrame, out: str | Path) -> list[Path]:
+def write_board(board: Board, table: pd.DataFrame, out: str | Path) -> list[Path]:
     """Write LEADERBOARD.md (the table, then ``out``/FINDINGS.md if there is one), leaderboard.csv,
     leaderboard.json and the plots into ``out``."""
-    from facebench.board.plots import plot_board
-
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     written = []
     page = markdown(board, table)
     if (out / FINDINGS).is_file():
         page += "\n" + (out / FINDINGS).read_text(encoding="utf-8")
-    for name, text in ((lb.MARKDOWN, page), (lb.CSV, csv(table)), (lb.JSON, as_json(board, table))):
+    for name, text in ((MARKDOWN, page), (CSV, csv(table)), (JSON, as_json(board, table))):
         (out / name).write_text(text, encoding="utf-8")
         written.append(out / name)
     return written + plot_board(board, table, out / "plots")
@@ -186,23 +168,22 @@ COMPARISON_NOTE = ("Each cell: new − baseline in print scale, mean over (perso
 def comparison_tables(comparison) -> list[Table]:
     """One rich table per new (method, K): its rank, then its difference to every baseline."""
     differences = comparison.differences
-    primary = lb.column(*lb.PRIMARY)
+    primary = column(*PRIMARY)
     out = []
     for _, mine in comparison.ranks.iterrows():
-        k = lb.k_label(mine["K"])
+        k = k_label(mine["K"])
         where = "among the strategies without a buffer" if k == "-" else f"at K={k}"
         score = cell(mine[primary], mine[primary + "_ci95"], decimals([mine[primary]]))
-        title = f"{mine['method']} would rank {mine['rank']} of {mine['of']} {where} by {header(*lb.PRIMARY)}: {score}"
-        table = Table(title=Text(title), caption=COMPARISON_NOTE, box=box.SIMPLE_HEAD, collapse_padding=True,
-                      pad_edge=False, caption_justify="left")
+        title = f"{mine['method']} would rank {mine['rank']} of {mine['of']} {where} by {header(*PRIMARY)}: {score}"
+        table = styled_table(Text(title), caption=COMPARISON_NOTE, caption_justify="left")
         rows = differences[(differences["method"] == mine["method"])
-                           & (differences["K"].map(lb.k_label) == k)]
-        shown = [(s, m) for s, m in lb.COLUMNS if lb.column(s, m) in set(rows["column"])]
-        names = [lb.column(s, m) for s, m in shown]
+                           & (differences["K"].map(k_label) == k)]
+        shown = [(s, m) for s, m in COLUMNS if column(s, m) in set(rows["column"])]
+        names = [column(s, m) for s, m in shown]
         for heading in ["baseline", "K", "n"] + [header(s, m, "\n") for s, m in shown]:
             table.add_column(heading, justify="left" if heading == "baseline" else "right", overflow="fold")
         places = {name: decimals(rows.loc[rows["column"] == name, "difference"].tolist()) for name in names}
-        for (baseline, base_k), cells in rows.groupby(["baseline", rows["baseline_K"].map(lb.k_label)], sort=False):
+        for (baseline, base_k), cells in rows.groupby(["baseline", rows["baseline_K"].map(k_label)], sort=False):
             by_column = cells.set_index("column")
             table.add_row(Text(baseline), base_k, str(cells["n"].max()),
                           *[_difference(by_column.loc[name], places[name]) if name in by_column.index else "—"
@@ -225,7 +206,7 @@ def comparison_json(comparison) -> str:
     payload = {
         "scenario": comparison.board.scenario,
         "test": "two-sided paired t-test over (person, seed) pairs (scipy.stats.ttest_rel)",
-        "confidence": lb.CONFIDENCE,
+        "confidence": CONFIDENCE,
         "ranks": records(comparison.ranks),
         "differences": records(comparison.differences),
     }

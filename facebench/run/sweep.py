@@ -200,7 +200,7 @@ def _collected(spec: RunSpec, out: str, path: str, content: str, seconds: float)
     local = Path(path) if Path(path).exists() else result_path(spec, out)
     if not local.exists():
         local.parent.mkdir(parents=True, exist_ok=True)
-        results.write_atomic(local, json.loads(content))
+        results.write_result(local, json.loads(content))
     return Outcome(spec, local, None, seconds)
 
 
