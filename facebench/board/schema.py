@@ -212,7 +212,7 @@ def provenance(device: str = "cpu") -> dict:
 
     return {
         "facebench": facebench.__version__,
-        "git_commit": _git_commit(),
+        "git_commit": git_commit(),
         "torch": torch.__version__,
         "avalanche": avalanche.__version__,
         "python": platform.python_version(),
@@ -223,12 +223,12 @@ def provenance(device: str = "cpu") -> dict:
     }
 
 
-def _git_commit() -> str | None:
+def git_commit() -> str | None:
     """HEAD of the checkout facebench runs from (with "-dirty" for uncommitted changes), else
     $FACEBENCH_GIT_COMMIT (set it where a copy without .git runs, e.g. a remote machine)."""
     if os.environ.get("FACEBENCH_GIT_COMMIT"):
         return os.environ["FACEBENCH_GIT_COMMIT"]
-    root = Path(__file__).resolve().parent.parent
+    root = Path(__file__).resolve().parents[2]
     try:
         out = subprocess.run(["git", "-C", str(root), "rev-parse", "HEAD"], capture_output=True, text=True, timeout=5)
         dirty = subprocess.run(["git", "-C", str(root), "status", "--porcelain", "--untracked-files=no"],

@@ -92,6 +92,9 @@ def run(spec: RunSpec, out: str | Path = "runs", resume: bool = False, force: bo
     spec = RunSpec(spec.strategy, entry.resolve_params(spec.params), spec.scenario, str(spec.person), int(spec.seed))
     scenario = load_scenario(spec.scenario)
     path = _result_path(spec, scenario, out, force)
+    if schema.git_commit() is None:  # checked now: a result file must name its commit (never lose a run at its end)
+        raise RunError("cannot record the git commit of this facebench: run it from a git checkout, or set "
+                       "FACEBENCH_GIT_COMMIT to the commit of the code it runs")
     ckpt = path.with_suffix(".ckpt")
     state = checkpoint.load(ckpt, spec) if resume and ckpt.exists() else None
     before = state["seconds"]["elapsed_s"] if state else 0.0
