@@ -174,17 +174,18 @@ def test_an_unknown_key_is_reported_before_the_key_it_misspells(write_card):
         load_card(write_card(typo))
 
 
-def test_yaml_booleans_are_not_integers(tmp_path):
+BAD_YAML = [
+    ("source: {kind: faceworld, world_seed: 0, persons: true, sessions: 1, train_per_session: 1, test_per_session: 1}",
+     r"card.yaml: source\.persons: expected an integer >= 1, got True"),
+    ("resolution: 32\nresolution: 64\nsource: {kind: faceworld, world_seed: 0, persons: 1, sessions: 1, "
+     "train_per_session: 1, test_per_session: 1}",
+     r"card.yaml: not valid YAML at line 2: the key 'resolution' is given twice"),
+]
+
+
+@pytest.mark.parametrize("text, message", BAD_YAML, ids=["a YAML boolean is not an integer", "a key given twice"])
+def test_yaml_that_reads_as_something_else_is_an_error(tmp_path, text, message):
     card = tmp_path / "card.yaml"
-    card.write_text("source: {kind: faceworld, world_seed: 0, persons: true, sessions: 1, "
-                    "train_per_session: 1, test_per_session: 1}\n")
-    with pytest.raises(CardError, match=r"source\.persons: expected an integer >= 1, got True"):
-        load_card(card)
-
-
-def test_a_key_given_twice_is_an_error_naming_the_key_and_the_line(tmp_path):
-    card = tmp_path / "twice.yaml"
-    card.write_text("resolution: 32\nresolution: 64\nsource: {kind: faceworld, world_seed: 0, persons: 1, "
-                    "sessions: 1, train_per_session: 1, test_per_session: 1}\n")
-    with pytest.raises(CardError, match=r"twice.yaml: not valid YAML at line 2: the key 'resolution' is given twice"):
+    card.write_text(text + "\n")
+    with pytest.raises(CardError, match=message):
         load_card(card)
