@@ -14,3 +14,12 @@ def write_card(tmp_path):
         return path
 
     return write
+
+
+@pytest.fixture
+def anchor_cache(tmp_path_factory, monkeypatch):
+    """One anchor cache ($FACEBENCH_CACHE) for every run of the test session, apart from the
+    user's: each person's anchors are computed once per session, by the first run that needs them."""
+    path = tmp_path_factory.getbasetemp() / "cache"
+    monkeypatch.setenv("FACEBENCH_CACHE", str(path))
+    return path

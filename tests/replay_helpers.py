@@ -8,23 +8,21 @@ import warnings
 import numpy as np
 import torch
 from avalanche.benchmarks.scenarios.dataset_scenario import benchmark_from_datasets
-from avalanche.benchmarks.utils import AvalancheDataset, DataAttribute
+from avalanche.benchmarks.utils import AvalancheDataset
 from avalanche.training.plugins import EvaluationPlugin
 from avalanche.training.templates import SupervisedTemplate
 
+from facebench.data.items import items_dataset
 from facebench.replay import BufferReplayPlugin
 
 DIM, SIZE = 8, 4
 
 
 def session_dataset(latents: torch.Tensor, session: int) -> AvalancheDataset:
-    """Items (w, x, 0) with the data attributes targets_task_labels and session, as the lead builds them."""
+    """Items (w, x, 0) of one session, built as the runner builds them (``items_dataset``)."""
     n = len(latents)
     images = torch.sigmoid(latents[:, :1, None, None].expand(n, 3, SIZE, SIZE)).contiguous()
-    return AvalancheDataset(
-        [torch.utils.data.TensorDataset(latents, images, torch.zeros(n, dtype=torch.long))],
-        data_attributes=[DataAttribute([0] * n, "targets_task_labels"), DataAttribute([session] * n, "session")],
-    )
+    return items_dataset(latents, images, session)
 
 
 def clustered_sessions(sessions: int = 4, per_session: int = 6, seed: int = 0) -> list[AvalancheDataset]:

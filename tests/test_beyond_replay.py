@@ -1,5 +1,8 @@
 """The strategies beyond photo replay (issue 7): regularisers, latent replay, distillation, LoRA,
-GDumb -- each on the quick card with its kept memory, resumed runs, and each one's mechanism."""
+GDumb -- each on the quick card with its kept memory, resumed runs, and each one's mechanism.
+
+The quick-card runs fine-tune a generator through the runner and are marked slow; the tests of
+each mechanism on tiny models stay in the quick suite."""
 
 import json
 import math
@@ -24,9 +27,7 @@ K = 2
 D = 128  # the zoo's W dimension
 
 
-@pytest.fixture(autouse=True)
-def _anchor_cache(tmp_path_factory, monkeypatch):
-    monkeypatch.setenv("FACEBENCH_CACHE", str(tmp_path_factory.getbasetemp() / "cache"))
+pytestmark = pytest.mark.usefixtures("anchor_cache")
 
 
 def _synthesis_bytes():
@@ -73,6 +74,13 @@ def _interrupted_then_resumed(spec, out):
     return run(spec, out, resume=True)
 
 
+def _assert_timing_adds_up(timing):
+    parts = timing["anchors_s"] + timing["train_s"] + timing["select_s"] + timing["eval_s"]
+    assert timing["train_s"] > 0 and timing["eval_s"] > 0
+    assert parts <= timing["total_s"] + 5 * 0.0005  # each rounded to the millisecond
+
+
+@pytest.mark.slow
 @pytest.mark.parametrize("name", sorted(NEW))
 def test_runs_on_the_quick_card_resumes_exactly_and_records_its_memory(name, tmp_path):
     params, expected = NEW[name]
@@ -88,8 +96,12 @@ def test_runs_on_the_quick_card_resumes_exactly_and_records_its_memory(name, tmp
         assert memory["items"] is None and memory["bytes"] >= 3 * _synthesis_bytes()
     resumed = json.loads(_interrupted_then_resumed(spec, tmp_path / "resumed").read_text())
     assert resumed["scores"] == whole["scores"]
+    assert resumed["memory"] == whole["memory"]
+    _assert_timing_adds_up(whole["timing"])
+    _assert_timing_adds_up(resumed["timing"])  # the interrupted part's seconds are carried over
 
 
+@pytest.mark.slow
 def test_regularisers_change_training_compared_with_naive(tmp_path):
     naive = json.loads(run(RunSpec("naive", {}, QUICK, "0", 0), tmp_path).read_text())["scores"]
     for name in ("ewc", "si", "mas"):

@@ -132,8 +132,8 @@ MISSING = _missing_zoo()
 @pytest.mark.slow
 @pytest.mark.skipif(bool(MISSING), reason=f"facebench run needs the pretrained model zoo, which lacks "
                                           f"{', '.join(MISSING)} (build: facebench pretrain ...)")
-def test_the_plugin_runs_sweeps_and_compares_with_a_board(site, tmp_path, tmp_path_factory, monkeypatch):
-    monkeypatch.setenv("FACEBENCH_CACHE", str(tmp_path_factory.getbasetemp() / "cache"))  # anchors, as test_runner
+@pytest.mark.usefixtures("anchor_cache")  # the subprocesses inherit $FACEBENCH_CACHE
+def test_the_plugin_runs_sweeps_and_compares_with_a_board(site, tmp_path):
     board, mine = tmp_path / "board", tmp_path / "mine"
     quick = ["--scenario", QUICK]
     made = facebench(site, "sweep", *quick, "--strategies", "naive,er-rand", "--buffer-sizes", "2",

@@ -1,6 +1,9 @@
-"""facebench.registry: built-ins, parameters, bad names and registrations, third-party plugins."""
+"""facebench.registry: built-ins, parameters (strings converted to bool, int and float, bad
+values named), kinds (sequential, cumulative, joint), bad names and registrations, third-party
+plugins."""
 
 import inspect
+import re
 import textwrap
 import warnings
 from importlib.metadata import EntryPoint
@@ -14,6 +17,7 @@ import facebench
 from facebench import registry
 from facebench.registry import PluginWarning, StrategyError, register_strategy
 from facebench.replay import ReplayBuffer
+from facebench.run.kinds import KINDS
 
 BUILT_IN_REPLAY = ["er-hull", "er-rand", "kmeans", "reservoir"]
 
@@ -104,7 +108,8 @@ def test_a_factory_strategy(fresh):
         return []
 
     entry = fresh.get_strategy("test-joint")
-    assert (entry.kind, entry.cumulative, entry.is_replay, entry.takes_buffer_size) == ("joint", False, False, False)
+    assert (entry.kind, entry.is_replay, entry.takes_buffer_size) == ("joint", False, False)
+    assert entry.strategy_kind is KINDS["joint"]
     assert entry.description == "Everything at once."
     assert [(p.name, p.default) for p in entry.parameters] == [("weight", 0.5)]  # seed is the run's
     assert entry.plugins({"weight": "2"}, seed=11) == [] and seen == {"weight": 2.0, "seed": 11}
@@ -113,8 +118,11 @@ def test_a_factory_strategy(fresh):
 
 
 def test_a_cumulative_factory_and_a_bad_factory_result(fresh):
-    assert register_strategy("test-cumulative", cumulative=True)(_no_plugins) is _no_plugins
-    assert fresh.get_strategy("test-cumulative").cumulative
+    assert register_strategy("test-cumulative", kind="cumulative")(_no_plugins) is _no_plugins
+    entry = fresh.get_strategy("test-cumulative")
+    assert entry.kind == "cumulative" and entry.strategy_kind is KINDS["cumulative"]
+    assert register_strategy("test-plain")(_no_plugins) is _no_plugins
+    assert fresh.get_strategy("test-plain").strategy_kind is KINDS["sequential"]  # the default kind
 
     @register_strategy("test-bad-result")
     def bad():
@@ -122,6 +130,57 @@ def test_a_cumulative_factory_and_a_bad_factory_result(fresh):
 
     with pytest.raises(StrategyError, match="list of Avalanche plugins"):
         fresh.get_strategy("test-bad-result").plugins()
+
+
+def _typed(flag: bool = False, rate: float = 0.5, count: int = 2, label: str = "x", weight: "float" = 1.0,
+           lam: "float" = None, steps: int = None, anything=None):
+    """Parameters of every type, some typed by annotation only (as under ``from __future__ import annotations``)."""
+    return []
+
+
+@pytest.mark.parametrize("given, expected", [
+    ({"flag": "true"}, {"flag": True}),
+    ({"flag": "True"}, {"flag": True}),
+    ({"flag": "1"}, {"flag": True}),
+    ({"flag": "yes"}, {"flag": True}),
+    ({"flag": "false"}, {"flag": False}),
+    ({"flag": "FALSE"}, {"flag": False}),
+    ({"flag": "0"}, {"flag": False}),
+    ({"flag": "no"}, {"flag": False}),
+    ({"rate": "1e5"}, {"rate": 1e5}),
+    ({"rate": "3"}, {"rate": 3.0}),
+    ({"count": "3"}, {"count": 3}),
+    ({"label": "3"}, {"label": "3"}),  # a string parameter stays a string
+    ({"weight": "2.5"}, {"weight": 2.5}),  # typed by its annotation
+    ({"lam": "1e5"}, {"lam": 1e5}),  # default None: typed by its annotation
+    ({"steps": "7"}, {"steps": 7}),
+    ({"anything": "7"}, {"anything": "7"}),  # no type to convert to
+    ({"flag": True, "rate": 2, "count": 4}, {"flag": True, "rate": 2, "count": 4}),  # non-strings are kept
+])
+def test_parameters_given_as_strings_are_converted(fresh, given, expected):
+    register_strategy("test-typed")(_typed)
+    resolved = fresh.get_strategy("test-typed").resolve_params(given)
+    for name, value in expected.items():
+        assert resolved[name] == value and type(resolved[name]) is type(value), name
+    assert list(resolved) == ["flag", "rate", "count", "label", "weight", "lam", "steps", "anything"]
+
+
+@pytest.mark.parametrize("given, message", [
+    ({"flag": "maybe"}, "flag must be bool, got 'maybe'"),
+    ({"flag": ""}, "flag must be bool, got ''"),
+    ({"rate": "fast"}, "rate must be float, got 'fast'"),
+    ({"count": "3.5"}, "count must be int, got '3.5'"),
+    ({"count": "1e5"}, "count must be int, got '1e5'"),
+    ({"lam": "big"}, "lam must be float, got 'big'"),
+])
+def test_a_bad_string_names_the_parameter_and_its_type(fresh, given, message):
+    register_strategy("test-typed")(_typed)
+    with pytest.raises(StrategyError, match=re.escape(f"strategy 'test-typed': {message}")):
+        fresh.get_strategy("test-typed").resolve_params(given)
+
+
+def test_a_built_in_float_parameter_from_the_command_line():
+    assert registry.get_strategy("ewc").resolve_params({"ewc_lambda": "1e5"})["ewc_lambda"] == 1e5
 
 
 def _no_plugins():
@@ -160,8 +219,9 @@ def test_bad_names_kinds_and_duplicates(fresh):
         register_strategy("Has Space")
     with pytest.raises(StrategyError, match="kind must be one of"):
         register_strategy("test-x", kind="parallel")
-    with pytest.raises(StrategyError, match="a replay strategy is sequential"):
-        register_strategy("test-x", kind="joint")(FirstK)
+    for kind in ("joint", "cumulative"):
+        with pytest.raises(StrategyError, match=f"a replay strategy is sequential, not {kind}"):
+            register_strategy("test-x", kind=kind)(FirstK)
     with pytest.raises(StrategyError, match="already taken by facebench.strategies.er_rand.ERRand"):
         register_strategy("er-rand")(FirstK)
     assert fresh.get_strategy("er-rand").target.__name__ == "ERRand"

@@ -1,5 +1,8 @@
 """`facebench run`: every built-in strategy end to end on the quick card, the result file,
-resume after a real kill, and every bad input of issue 4."""
+resume after a real kill, and every bad input of issue 4.
+
+The end-to-end runs (they fine-tune a generator) are marked slow; the bad inputs are refused
+before any training and stay in the quick suite."""
 
 import json
 import math
@@ -13,29 +16,30 @@ from pathlib import Path
 import pytest
 import torch
 
+from facebench.board.schema import SCHEMA
 from facebench.cli import main
 from facebench.registry import list_strategies
 from facebench.run.runner import RunError, RunSpec, run
 
 QUICK = "faceworld-quick"
 BUILT_IN = ["naive", "joint", "cumulative", "er-rand", "er-hull", "kmeans", "reservoir"]
+KIND = {"joint": "joint", "cumulative": "cumulative"}  # the others are sequential
 
-
-@pytest.fixture(autouse=True)
-def _anchor_cache(tmp_path_factory, monkeypatch):
-    monkeypatch.setenv("FACEBENCH_CACHE", str(tmp_path_factory.getbasetemp() / "cache"))
+pytestmark = pytest.mark.usefixtures("anchor_cache")
 
 
 def _params(name):
     return {"buffer_size": 2} if name in ("er-rand", "er-hull", "kmeans", "reservoir") else {}
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", BUILT_IN)
 def test_every_builtin_strategy_runs_on_the_quick_card(name, tmp_path):
     path = run(RunSpec(name, _params(name), QUICK, "0", 0), tmp_path)
     result = json.loads(path.read_text())
-    assert result["schema"] == "facebench.result/1"
+    assert result["schema"] == SCHEMA
     assert result["strategy"]["name"] == name and result["strategy"]["params"] == _params(name)
+    assert result["strategy"]["kind"] == KIND.get(name, "sequential")
     assert result["sessions"] == 3
     for score in result["scores"].values():
         matrix = score["matrix"]
@@ -46,8 +50,9 @@ def test_every_builtin_strategy_runs_on_the_quick_card(name, tmp_path):
             assert [sum(v is not None for v in row) for row in matrix] == [1, 2, 3]
             assert math.isfinite(score["forgetting"])
         assert math.isfinite(score["aip"])
-    for key in ("anchors_s", "train_s", "eval_s", "select_s", "total_s"):
-        assert result["timing"][key] >= 0
+    timing, parts = result["timing"], ("anchors_s", "train_s", "eval_s", "select_s")
+    assert all(timing[key] >= 0 for key in parts) and timing["train_s"] > 0 and timing["eval_s"] > 0
+    assert sum(timing[key] for key in parts) <= timing["total_s"] + 5 * 0.0005  # each rounded to the ms
     assert result["provenance"]["torch"] == torch.__version__
     assert result["scenario"]["card_sha256"] and result["protocol"]["steps_per_session"] == 30
     photo = 128 * 4 + 3 * 64 * 64 * 4  # a latent and a float32 image
@@ -59,6 +64,7 @@ def test_registry_holds_the_built_ins():
     assert set(BUILT_IN) <= {entry.name for entry in list_strategies()}
 
 
+@pytest.mark.slow
 def test_existing_result_needs_force(tmp_path):
     spec = RunSpec("naive", {}, QUICK, "1", 0)
     path = run(spec, tmp_path)
@@ -74,6 +80,7 @@ def _cli(*args, **env):
                           env={**os.environ, **env})
 
 
+@pytest.mark.slow
 def test_resume_after_a_real_kill_gives_the_uninterrupted_numbers(tmp_path):
     args = ["run", "--strategy", "er-hull", "--buffer-size", "2", "--scenario", QUICK, "--threads", "1"]
     whole = _cli(*args, "--out", str(tmp_path / "whole"))
@@ -119,6 +126,7 @@ def test_result_directory_that_is_not_writable(tmp_path, capsys):
     assert "not writable" in capsys.readouterr().err
 
 
+@pytest.mark.slow
 def test_nan_loss_stops_with_session_and_step_and_keeps_the_checkpoint(tmp_path, capsys, monkeypatch):
     from facebench import registry
     from facebench.run.template import ReconstructionCriterion
@@ -146,10 +154,11 @@ def test_result_path_names_strategy_parameters_person_and_seed(tmp_path):
     assert Path(RunSpec("naive").result_path(tmp_path, "faceworld")).name == "person0-seed0.json"
 
 
+@pytest.mark.slow
 def test_a_runs_numbers_do_not_depend_on_the_runs_before_it_in_the_process(tmp_path, monkeypatch):
     from facebench.run import runner
 
-    monkeypatch.setattr(runner, "_ZOOS", {})  # the first run of a process builds the zoo's modules
+    monkeypatch.setattr(runner, "_GENERIC", {})  # the first run of a process loads the generic models
     first = json.loads(run(RunSpec("naive", {}, QUICK, "1", 0), tmp_path / "a").read_text())
     again = json.loads(run(RunSpec("naive", {}, QUICK, "1", 0), tmp_path / "b").read_text())
     assert first["scores"] == again["scores"]
