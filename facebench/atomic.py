@@ -2,8 +2,9 @@
 
 ``write_atomic(path, content)`` writes to a temporary file beside ``path`` whose name is unique
 to the writer (``tempfile.mkstemp``: two processes writing the same path never share one),
-flushes it to disk (fsync), then renames it over ``path`` (``os.replace``, atomic on POSIX).
-If anything fails, the temporary file is removed and ``path`` is left as it was.
+flushes it to disk (fsync), renames it over ``path`` (``os.replace``, atomic on POSIX) and
+flushes the folder, so that the rename itself survives a crash. If anything fails, the
+temporary file is removed and ``path`` is left as it was.
 """
 
 from __future__ import annotations
@@ -39,6 +40,7 @@ def write_atomic(path: str | Path, content: bytes | str | Callable[[BinaryIO], N
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+    _fsync_folder(path.parent)
     return path
 
 
@@ -53,6 +55,28 @@ def save_torch(path: str | Path, obj) -> Path:
 
 
 def _umask() -> int:
-    mask = os.umask(0)
+    """The process's umask: read from /proc/self/status where Linux gives it (no change to the
+    process), else by setting and restoring it (not thread-safe)."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("Umask:"):
+                return int(line.split()[1], 8)
+    except (OSError, ValueError):
+        pass
+    mask = os.umask(0o022)
     os.umask(mask)
     return mask
+
+
+def _fsync_folder(folder: Path) -> None:
+    """Flush a folder's entries to disk (where the platform allows opening a folder)."""
+    try:
+        fd = os.open(folder, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)

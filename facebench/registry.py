@@ -277,11 +277,18 @@ def _with_context(target, kwargs: dict, **context) -> dict:
     return {**kwargs, **{k: v for k, v in context.items() if k in declared}}
 
 
+_SCALARS = {"int": int, "float": float, "bool": bool}
+
+
 def _coerce(strategy: str, p: inspect.Parameter, value):
+    """A string ``value`` as the parameter's type: its annotation where that names int, float or
+    bool (also as a string, under ``from __future__ import annotations``), else its default's
+    type; other values, and strings of other types, unchanged."""
     if not isinstance(value, str):
         return value
-    kind = type(p.default) if p.default not in (REQUIRED, None) else p.annotation
-    kind = {"int": int, "float": float, "bool": bool}.get(kind, kind)  # string annotations
+    kind = _SCALARS.get(p.annotation, p.annotation)
+    if kind not in (int, float, bool):
+        kind = type(p.default) if p.default is not REQUIRED and p.default is not None else None
     try:
         if kind is bool:
             if value.lower() not in ("true", "false", "1", "0", "yes", "no"):

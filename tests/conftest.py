@@ -3,6 +3,8 @@
 import pytest
 import yaml
 
+from facebench import registry
+
 
 @pytest.fixture
 def write_card(tmp_path):
@@ -23,3 +25,13 @@ def anchor_cache(tmp_path_factory, monkeypatch):
     path = tmp_path_factory.getbasetemp() / "cache"
     monkeypatch.setenv("FACEBENCH_CACHE", str(path))
     return path
+
+
+def isolate_registry(monkeypatch, discovery: str):
+    """Make the strategy registry's changes during a test undone after it: its entries copied
+    (the built-ins discovered first), its discovery state set to ``discovery`` ("done": keep
+    the built-ins; "pending": discover again on the next lookup). Returns the registry module."""
+    registry.list_strategies()
+    monkeypatch.setattr(registry, "_ENTRIES", dict(registry._ENTRIES))
+    monkeypatch.setattr(registry, "_discovery", discovery)
+    return registry

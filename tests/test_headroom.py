@@ -58,6 +58,7 @@ def test_the_seed_draws_the_mini_batches(scenario, models):
     assert runs[0]["d_after_session0"] != runs[2]["d_after_session0"]
 
 
+@pytest.mark.slow
 def test_quick_card_has_headroom_to_personalise_and_to_forget(scenario, models):
     """The card's protocol but 50 steps per session (at its own 30, 1/3 of the gain is not quite lost)."""
     protocol = replace(Protocol.from_card(scenario.card), steps_per_session=50)

@@ -21,6 +21,7 @@ def _run(tmp_path, name, **kw):
                        pool_size=POOL, **kw)
 
 
+@pytest.mark.slow
 def test_an_interrupted_run_resumed_equals_an_uninterrupted_one(tmp_path, monkeypatch):
     monkeypatch.setattr(pt._PerceptualJob, "held_out_images", 8)  # figures are not what this test checks
     straight = _run(tmp_path, "straight")[0]

@@ -8,6 +8,7 @@ import sys
 import pytest
 
 import facebench.strategies
+from conftest import isolate_registry
 from facebench import registry
 from facebench.cli import main
 from facebench.testing import REPLAY_CHECKS
@@ -16,10 +17,7 @@ from facebench.testing import REPLAY_CHECKS
 @pytest.fixture
 def fresh(monkeypatch):
     """A registry whose changes are undone after the test, its discovery to be run again."""
-    registry.list_strategies()
-    monkeypatch.setattr(registry, "_ENTRIES", dict(registry._ENTRIES))
-    monkeypatch.setattr(registry, "_discovery", "pending")
-    yield registry
+    yield isolate_registry(monkeypatch, "pending")
     for name in [m for m in sys.modules if m.endswith("my_buffer") or m == "myplugin"]:  # test_my_buffer too
         sys.modules.pop(name)
 

@@ -14,6 +14,7 @@ from avalanche.training.plugins import ReplayPlugin
 from avalanche.training.storage_policy import ReservoirSamplingBuffer
 
 import facebench
+from conftest import isolate_registry
 from facebench import registry
 from facebench.registry import PluginWarning, StrategyError, register_strategy
 from facebench.replay import ReplayBuffer
@@ -25,10 +26,7 @@ BUILT_IN_REPLAY = ["er-hull", "er-rand", "kmeans", "reservoir"]
 @pytest.fixture
 def fresh(monkeypatch):
     """A registry whose changes are undone after the test (built-ins already discovered)."""
-    registry.list_strategies()
-    monkeypatch.setattr(registry, "_ENTRIES", dict(registry._ENTRIES))
-    monkeypatch.setattr(registry, "_discovery", "done")
-    return registry
+    return isolate_registry(monkeypatch, "done")
 
 
 class FirstK(ReplayBuffer):

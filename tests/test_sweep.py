@@ -8,8 +8,10 @@ import sys
 import pytest
 from rich.console import Console
 
+import fake_results
 import fake_runs
 from facebench import registry
+from facebench.board.schema import ResultError
 from facebench.run import sweep as sweeps
 from facebench.cli import main
 from facebench.run.runner import RunSpec
@@ -82,8 +84,15 @@ def test_local_sweep_skips_resumes_and_reports_failures_in_real_processes(tmp_pa
 
 
 def test_a_result_that_a_ray_node_wrote_elsewhere_is_copied_under_out(tmp_path):
-    outcome = sweeps._collected(spec(), str(tmp_path), "/on/another/node/person0-seed0.json", '{"a": 1}', 2.5)
-    assert outcome.path == result_path(spec(), tmp_path) and json.loads(outcome.path.read_text()) == {"a": 1}
+    document = fake_results.result()
+    outcome = sweeps._collected(spec(), str(tmp_path), "/on/another/node/person0-seed0.json", json.dumps(document), 2.5)
+    assert outcome.path == result_path(spec(), tmp_path) and json.loads(outcome.path.read_text()) == document
+
+
+def test_a_node_result_that_is_not_a_valid_result_file_is_refused(tmp_path):
+    with pytest.raises(ResultError, match="schema"):
+        sweeps._collected(spec(), str(tmp_path), "/on/another/node/person0-seed0.json", '{"a": 1}', 2.5)
+    assert not result_path(spec(), tmp_path).exists()
 
 
 def test_ray_executor_without_ray_says_how_to_install_it(tmp_path, monkeypatch):

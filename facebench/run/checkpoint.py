@@ -49,9 +49,10 @@ def load(path: Path, spec) -> dict:
         state = torch.load(path, weights_only=False)
     except Exception as error:
         raise CheckpointError(f"checkpoint {path} cannot be read ({error}); delete it to start the run over") from None
-    if not isinstance(state, dict) or state.get("spec") != spec:
-        owner = state.get("spec") if isinstance(state, dict) else "unknown"
-        raise CheckpointError(f"checkpoint {path} belongs to another run ({owner}); delete it or change --out")
+    if not isinstance(state, dict) or "spec" not in state:
+        raise CheckpointError(f"{path} is not a facebench checkpoint; delete it to start the run over")
+    if state["spec"] != spec:
+        raise CheckpointError(f"checkpoint {path} belongs to another run ({state['spec']}); delete it or change --out")
     return state
 
 
