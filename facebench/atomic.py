@@ -18,8 +18,12 @@ from typing import BinaryIO, Callable
 import torch
 
 
-def write_atomic(path: str | Path, content: bytes | str | Callable[[BinaryIO], None]) -> Path:
+def write_atomic(path: str | Path, content: bytes | str | Callable[[BinaryIO], None], overwrite: bool = True) -> Path:
     """Write ``content`` to ``path`` atomically; returns ``path``.
+
+    ``overwrite=False``: ``FileExistsError`` if ``path`` exists, also when another process
+    creates it meanwhile (the file is linked into place, which fails on an existing name,
+    instead of renamed over it).
 
     ``content``: bytes, text (written as UTF-8), or a callable that writes into the binary file
     object it is given (e.g. ``lambda f: torch.save(state, f)``). The file gets the permissions
@@ -36,17 +40,19 @@ def write_atomic(path: str | Path, content: bytes | str | Callable[[BinaryIO], N
             file.flush()
             os.fsync(file.fileno())
         os.chmod(tmp, 0o666 & ~_umask())
-        os.replace(tmp, path)
-    except BaseException:
+        if overwrite:
+            os.replace(tmp, path)
+        else:
+            os.link(tmp, path)
+    finally:
         Path(tmp).unlink(missing_ok=True)
-        raise
     _fsync_folder(path.parent)
     return path
 
 
-def write_json(path: str | Path, document) -> Path:
+def write_json(path: str | Path, document, overwrite: bool = True) -> Path:
     """``document`` as indented JSON (no NaN or infinity: ``ValueError``), written atomically."""
-    return write_atomic(path, json.dumps(document, indent=1, allow_nan=False) + "\n")
+    return write_atomic(path, json.dumps(document, indent=1, allow_nan=False) + "\n", overwrite)
 
 
 def save_torch(path: str | Path, obj) -> Path:

@@ -72,6 +72,31 @@ def positive_integer(text: str) -> int:
     return value
 
 
+def seed(text: str) -> int:
+    """An argparse type: a seed, an integer in [0, 2**32) (numpy seeds its generators with 32 bits)."""
+    value = int(text)
+    if not 0 <= value < 2**32:
+        raise argparse.ArgumentTypeError(f"a seed must be an integer from 0 to {2**32 - 1}, got {value}")
+    return value
+
+
+def device(text: str) -> str:
+    """An argparse type: a torch device string (cpu, cuda, cuda:1, mps, ...) of a device this machine has:
+    the CPU, or an index below the device count of torch's available accelerator."""
+    import torch
+
+    accelerator = torch.accelerator.current_accelerator(check_available=True)
+    count = torch.accelerator.device_count() if accelerator is not None else 0
+    available = ", ".join(["cpu", *(f"{accelerator.type}:{i}" for i in range(count))])
+    try:
+        parsed = torch.device(text)
+    except RuntimeError:
+        raise argparse.ArgumentTypeError(f"'{text}' is not a torch device (available here: {available})") from None
+    if parsed.type != "cpu" and (accelerator is None or parsed.type != accelerator.type or (parsed.index or 0) >= count):
+        raise argparse.ArgumentTypeError(f"no {text} device on this machine (available here: {available})")
+    return text
+
+
 def _add_data_commands(subparsers) -> None:
     data = subparsers.add_parser("data", help="look at a scenario's images")
     commands = data.add_subparsers(dest="data_command", required=True, metavar="COMMAND")
@@ -111,8 +136,8 @@ def _add_model_commands(subparsers) -> None:
     parser.add_argument("kind", choices=("identity", "perceptual", "generator"),
                         help="which model (generator also writes the encoder; it needs the perceptual and identity assets)")
     parser.add_argument("--steps", type=int, default=None, help="training steps (default: the job's)")
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--threads", type=int, default=1, help="torch CPU threads")
+    parser.add_argument("--seed", type=seed, default=0)
+    parser.add_argument("--threads", type=positive_integer, default=1, help="torch CPU threads")
     parser.add_argument("--resolution", type=int, default=64, help="image size in pixels")
     parser.add_argument("--resume", action="store_true", help="continue from the last checkpoint")
     parser.add_argument("--out", default=None, help="zoo folder to write (default: the package's zoo)")
@@ -202,6 +227,11 @@ def _integers(text: str) -> list[int]:
 def _sweep(args) -> int | None:
     from facebench.run.sweep import grid, sweep
 
+    try:  # its parser is declared with the leaderboard's commands; the seeds are checked here, before any work
+        for value in args.seeds:
+            seed(str(value))
+    except argparse.ArgumentTypeError as error:
+        raise FacebenchError(f"--seeds: {error}") from None
     persons = "all" if args.persons == "all" else _names(args.persons)
     specs = grid(args.scenario, args.strategies, args.buffer_sizes, persons, args.seeds)
     try:
@@ -288,12 +318,12 @@ def _add_run_commands(subparsers) -> None:
                         help="another strategy parameter (repeatable)")
     parser.add_argument("--scenario", default="faceworld", help="card name or path (default: faceworld)")
     parser.add_argument("--person", default="0", help="person id, or 'all' (default: 0)")
-    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--seed", type=seed, default=0)
     parser.add_argument("--out", default="runs", help="result folder; files go to OUT/<scenario>/... (default: runs)")
     parser.add_argument("--resume", action="store_true", help="continue an interrupted run from its checkpoint")
     parser.add_argument("--force", action="store_true", help="overwrite an existing result file")
     parser.add_argument("--threads", type=positive_integer, default=None, help="torch CPU threads (default: torch's)")
-    parser.add_argument("--device", default=None,
+    parser.add_argument("--device", type=device, default=None,
                         help="torch device, e.g. cuda (default: $FACEBENCH_DEVICE, else cpu); recorded in the result")
     parser.set_defaults(run=_run)
 
@@ -321,6 +351,7 @@ def _run(args) -> int | None:
     from facebench.data import load_scenario
     from facebench.board.schema import summary_rows
     from facebench.run.runner import RunSpec, run
+    from facebench.registry import get_strategy
 
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -329,6 +360,12 @@ def _run(args) -> int | None:
     params = _strategy_params(args)
     for person in persons:
         spec = RunSpec(args.strategy, params, args.scenario, person, args.seed)
+        resolved = get_strategy(args.strategy).resolve_params(params)  # the run's own path names them resolved
+        checkpoint = RunSpec(args.strategy, resolved, args.scenario, person, args.seed).result_path(
+            args.out, scenario.name).with_suffix(".ckpt")
+        if args.resume and not checkpoint.exists():
+            console.print(f"no checkpoint at {checkpoint}: the run starts from the beginning", markup=False,
+                          soft_wrap=True)
         with Progress(TextColumn("{task.description}"), BarColumn(), TextColumn("{task.fields[stage]}"),
                       TimeElapsedColumn(), console=console, transient=True) as bar:
             task = bar.add_task(f"{args.strategy} person {person}", total=None, stage="anchors")

@@ -34,6 +34,7 @@ LEVELS = {
 KINDS = {"joint": "joint", "cumulative": "cumulative"}
 #: What every fake strategy keeps besides the model: nothing.
 MEMORY = {"items": None, "bytes": 0, "bytes_per_item": None}
+MODELS = {role: role[0] * 64 for role in ("generator", "encoder", "perceptual", "identity")}
 _provenance_once = cache(results.provenance)  # git and torch asked once per test session
 
 
@@ -67,7 +68,7 @@ def result(strategy: str = "er-rand", buffer_size: int | None = 3, person: str =
     with mock.patch.object(results, "provenance", _provenance):
         return results.make_result(spec=spec, kind=kind, scenario=SimpleNamespace(name=card.name, card=card),
                                    protocol=Protocol(), matrices=scores, timing={"total_s": 1.0}, memory=dict(MEMORY),
-                                   device="cpu")
+                                   device="cpu", models=MODELS, images_sha256=f"{person:0>64}")
 
 
 def write(data: dict, out: Path, name: Path | str | None = None) -> Path:

@@ -31,6 +31,15 @@ from facebench.run.template import PersonalizationTemplate, training_stream
 from facebench.seeding import seed_globals
 
 SPEC = RunSpec("er-rand", {"buffer_size": 2}, "faceworld-quick", "0", 3)
+MODELS = {"generator": "g" * 64, "encoder": "e" * 64, "perceptual": "p" * 64, "identity": "i" * 64}
+
+
+def _header(spec=SPEC, card="c" * 64, images="f" * 64, protocol=None, models=MODELS):
+    return checkpoint.header(spec, card_sha256=card, images_sha256=images,
+                             protocol=(protocol or Protocol()).as_dict(), models=models)
+
+
+HEADER = _header()
 
 
 class _Distance(nn.Module):
@@ -73,7 +82,7 @@ def _saved(tmp_path):
     seed_globals(11)
     _global_draws()
     path = tmp_path / "person0-seed3.ckpt"
-    checkpoint.save(path, spec=SPEC, sessions_done=2, generator=generator, template=template, plugins=plugins,
+    checkpoint.save(path, HEADER, sessions_done=2, generator=generator, template=template, plugins=plugins,
                     evaluator=evaluator, anchors_s=0.25, elapsed_s=4.0)
     return path, pieces, _global_draws()
 
@@ -84,7 +93,7 @@ def test_a_restored_run_is_the_run_that_saved(tmp_path):
     fresh_generator, fresh_template, fresh_plugins, fresh_evaluator = _run(seed=1)
     assert not torch.equal(fresh_generator.synthesis[0].weight, generator.synthesis[0].weight)
 
-    state = checkpoint.load(path, SPEC)
+    state = checkpoint.load(path, HEADER)
     done = checkpoint.restore(state, generator=fresh_generator, template=fresh_template, plugins=fresh_plugins,
                               evaluator=fresh_evaluator)
     assert done == 2
@@ -112,12 +121,12 @@ def test_a_run_restored_after_a_session_goes_on_as_the_uninterrupted_one(tmp_pat
     for t in range(3):
         template.train(stream[t], eval_streams=[])
         if t == 1:
-            checkpoint.save(path, spec=SPEC, sessions_done=2, generator=generator, template=template,
+            checkpoint.save(path, HEADER, sessions_done=2, generator=generator, template=template,
                             plugins=plugins, evaluator=evaluator, anchors_s=0.0, elapsed_s=1.0)
 
     seed_globals(12345)
     resumed = _run(seed=1, steps=3)
-    done = checkpoint.restore(checkpoint.load(path, SPEC), generator=resumed[0], template=resumed[1],
+    done = checkpoint.restore(checkpoint.load(path, HEADER), generator=resumed[0], template=resumed[1],
                               plugins=resumed[2], evaluator=resumed[3])
     for t in range(done, 3):
         resumed[1].train(stream[t], eval_streams=[])
@@ -128,10 +137,16 @@ def test_a_run_restored_after_a_session_goes_on_as_the_uninterrupted_one(tmp_pat
     assert resumed[1].clock.train_exp_counter == template.clock.train_exp_counter == 3
 
 
-def test_the_checkpoint_of_another_run_is_refused_by_name(tmp_path):
+@pytest.mark.parametrize("other, changed", [
+    (_header(spec=RunSpec("er-rand", {"buffer_size": 3}, "faceworld-quick", "0", 3)), "run"),
+    (_header(card="d" * 64), "card_sha256"),  # the card was edited between the kill and --resume
+    (_header(images="0" * 64), "images_sha256"),  # other photos behind the same card text
+    (_header(protocol=Protocol(steps_per_session=5)), "protocol"),
+    (_header(models={**MODELS, "generator": "x" * 64}), "models"),
+], ids=["another run", "an edited card", "other photos", "another protocol", "another generator"])
+def test_the_checkpoint_of_another_run_or_other_inputs_is_refused_by_name(tmp_path, other, changed):
     path, *_ = _saved(tmp_path)
-    other = RunSpec("er-rand", {"buffer_size": 3}, "faceworld-quick", "0", 3)
-    with pytest.raises(CheckpointError, match="belongs to another run") as error:
+    with pytest.raises(CheckpointError, match=f"belongs to something else: {changed} is") as error:
         checkpoint.load(path, other)
     assert str(path) in str(error.value)
     assert isinstance(error.value, FacebenchError)  # the CLI prints it as one line
@@ -145,7 +160,7 @@ def test_a_corrupt_checkpoint_is_refused_by_name(tmp_path, content):
     path, *_ = _saved(tmp_path)
     path.write_bytes(content if content is not None else path.read_bytes()[: path.stat().st_size // 2])
     with pytest.raises(CheckpointError, match="cannot be read") as error:
-        checkpoint.load(path, SPEC)
+        checkpoint.load(path, HEADER)
     assert str(path) in str(error.value) and "delete it" in str(error.value)
 
 
@@ -153,7 +168,7 @@ def test_a_file_that_is_no_checkpoint_is_refused_by_name(tmp_path):
     path = tmp_path / "list.ckpt"
     torch.save([1, 2, 3], path)
     with pytest.raises(CheckpointError) as error:
-        checkpoint.load(path, SPEC)
+        checkpoint.load(path, HEADER)
     assert str(path) in str(error.value)
 
 
@@ -172,3 +187,62 @@ def test_resume_refuses_a_corrupt_checkpoint_before_training(tmp_path, monkeypat
         run(spec, tmp_path, resume=True)
     assert str(ckpt) in str(error.value)
     assert ckpt.read_bytes() == b"\x00garbage"  # left for the user to look at or delete
+
+
+class Planted:
+    """What an attacker pickles: unpickling it creates the file ``marker``."""
+
+    def __init__(self, marker):
+        self.marker = str(marker)
+
+    def __reduce__(self):
+        return (open, (self.marker, "w"))
+
+
+def _plant(path, marker, signed: bool):
+    """A checkpoint at ``path`` whose unpickling would create ``marker``: in the signed format with
+    the right header but a signature made with another key, or as a plain pickle."""
+    import hashlib
+    import hmac
+    import io
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if not signed:
+        torch.save({"spec": SPEC, "plugins": Planted(marker)}, path)
+        return
+    buffer = io.BytesIO()
+    torch.save({"plugins": Planted(marker)}, buffer)
+    payload = buffer.getvalue()
+    mac = hmac.new(b"k" * 32, payload, hashlib.sha256).hexdigest()
+    torch.save({"format": "facebench.signed/1", "header": HEADER, "payload": payload, "mac": mac}, path)
+
+
+@pytest.mark.parametrize("signed", [True, False], ids=["signed with another key", "a plain pickle"])
+def test_a_planted_checkpoint_is_refused_and_runs_nothing(tmp_path, signed):
+    path, marker = tmp_path / "planted.ckpt", tmp_path / "pwned"
+    _plant(path, marker, signed)
+    with pytest.raises(CheckpointError, match=str(path)):
+        checkpoint.load(path, HEADER)
+    assert not marker.exists()
+
+
+def test_run_resume_and_sweep_refuse_a_planted_checkpoint_before_running_anything(tmp_path):
+    from facebench.run.sweep import sweep
+
+    spec = RunSpec("naive", {}, "faceworld-quick", "0", 0)
+    ckpt = spec.result_path(tmp_path, "faceworld-quick").with_suffix(".ckpt")
+    marker = tmp_path / "pwned"
+    _plant(ckpt, marker, signed=False)
+    with pytest.raises(CheckpointError, match="cannot be read"):
+        run(spec, tmp_path, resume=True)
+    report = sweep([spec], tmp_path, jobs=1, threads=1)  # a sweep resumes every checkpoint it finds
+    assert [o.spec for o in report.failed] == [spec] and "cannot be read" in report.failed[0].error
+    assert not marker.exists() and not spec.result_path(tmp_path, "faceworld-quick").exists()
+
+
+def test_a_checkpoint_survives_the_round_trip_only_with_this_machines_key(tmp_path, monkeypatch):
+    path, *_ = _saved(tmp_path)
+    assert checkpoint.load(path, HEADER)["sessions_done"] == 2
+    monkeypatch.setenv("FACEBENCH_CACHE", str(tmp_path / "another-user"))  # another key
+    with pytest.raises(CheckpointError, match="was not written by facebench as this user on this machine"):
+        checkpoint.load(path, HEADER)

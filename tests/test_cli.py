@@ -84,3 +84,15 @@ def test_the_installed_command_prints_no_traceback(tmp_path):
     )
     assert result.returncode == 2
     assert result.stderr.startswith("error: unknown scenario 'nope'") and "Traceback" not in result.stderr
+
+
+def test_resume_without_a_checkpoint_says_the_run_starts_fresh(tmp_path, capsys, monkeypatch):
+    def stop(*args, **kwargs):
+        raise KeyboardInterrupt  # the run itself is not what this test is about
+
+    monkeypatch.setattr("facebench.run.runner.run", stop)
+    assert main(["run", "--strategy", "ewc", "--param", "ewc_lambda=1e3", "--scenario", "faceworld-quick",
+                 "--out", str(tmp_path), "--resume"]) == 130
+    out = capsys.readouterr().out
+    assert "no checkpoint at" in out and "ewc-decayfactor1.0-ewclambda1000.0" in out.replace("\n", "")
+    assert "starts from the beginning" in out.replace("\n", " ")

@@ -54,6 +54,8 @@ def test_every_builtin_strategy_runs_on_the_quick_card(name, tmp_path):
     assert all(timing[key] >= 0 for key in parts) and timing["train_s"] > 0 and timing["eval_s"] > 0
     assert sum(timing[key] for key in parts) <= timing["total_s"] + 5 * 0.0005  # each rounded to the ms
     assert result["provenance"]["torch"] == torch.__version__
+    assert set(result["provenance"]["models"]) == {"generator", "encoder", "perceptual", "identity"}
+    assert len(result["provenance"]["images_sha256"]) == 64
     assert result["scenario"]["card_sha256"] and result["protocol"]["steps_per_session"] == 30
     photo = 128 * 4 + 3 * 64 * 64 * 4  # a latent and a float32 image
     held = {"joint": 18, "cumulative": 18, "naive": 0}.get(name, 2)  # all 3 x 6 training items, or K = 2

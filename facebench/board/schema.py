@@ -44,7 +44,7 @@ from typing import Annotated, Any, Literal
 
 import numpy as np
 import torch
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, create_model
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, create_model, model_validator
 
 from facebench import metrics
 from facebench.atomic import write_json
@@ -124,7 +124,17 @@ class _Provenance(BaseModel):
     torch: _Text
     avalanche: _Text
     python: _Text
+    models: dict[str, _Text] | None = None
+    images_sha256: _Text | None = None
     migrated_from: Literal[PREVIOUS] | None = None
+
+    @model_validator(mode="after")
+    def _inputs_recorded(self):
+        """A file written as /2 names its inputs: the generic models' sha256s by role and the
+        hash of the person's images; a file migrated from /1 cannot (they were not recorded)."""
+        if self.migrated_from is None and (self.models is None or self.images_sha256 is None):
+            raise ValueError("models and images_sha256 must be recorded")
+        return self
 
 
 class _Result(_Closed):
@@ -146,12 +156,14 @@ class _Result(_Closed):
 # Writing. -------------------------------------------------------------------------------------
 
 def make_result(*, spec, kind: str, scenario, protocol, matrices: dict[str, np.ndarray], timing: dict,
-                memory: dict, device: str) -> dict:
+                memory: dict, device: str, models: dict[str, str], images_sha256: str) -> dict:
     """The result document of a finished run. ``spec``: the run (``.strategy``, ``.params``,
     ``.person``, ``.seed``); ``kind``: the strategy's kind (:data:`KINDS`); ``scenario``: its
     ``.name`` and ``.card`` (``.data``, ``.sha256``); ``protocol``: its ``.as_dict()``;
     ``matrices``: score -> a[t][k]; ``timing``: seconds by stage; ``memory``: what the strategy
-    kept besides the model (``facebench.run.memory.kept_memory``); ``device``: the torch device."""
+    kept besides the model (``facebench.run.memory.kept_memory``); ``device``: the torch device;
+    ``models``: the generic models' sha256s by role; ``images_sha256``: the hash of the person's
+    images (``Scenario.images_sha256``)."""
     return {
         "schema": SCHEMA,
         "scenario": {"name": scenario.name, "card": scenario.card.data, "card_sha256": scenario.card.sha256},
@@ -163,17 +175,18 @@ def make_result(*, spec, kind: str, scenario, protocol, matrices: dict[str, np.n
         "timing": {k: round(float(v), 3) for k, v in timing.items()},
         "memory": memory,
         "protocol": protocol.as_dict(),
-        "provenance": provenance(device),
+        "provenance": {**provenance(device), "models": dict(models), "images_sha256": images_sha256},
     }
 
 
-def write_result(path: str | Path, document: dict) -> Path:
+def write_result(path: str | Path, document: dict, overwrite: bool = True) -> Path:
     """Write ``document`` to ``path`` atomically if it is valid; :class:`ResultError` naming every
-    problem (and nothing written) otherwise."""
+    problem (and nothing written) otherwise. ``overwrite=False``: ``FileExistsError`` if ``path``
+    exists, even when another process creates it meanwhile."""
     problems = validate(document)
     if problems:
         raise ResultError(f"{path}: not written, the result is invalid: " + "; ".join(map(describe, problems)))
-    return write_json(path, document)
+    return write_json(path, document, overwrite)
 
 
 def score_entry(matrix: np.ndarray, direction: str, scale: int) -> dict:

@@ -12,6 +12,7 @@ persons), so building a benchmark again is cheap.
 from __future__ import annotations
 
 import functools
+import hashlib
 from pathlib import Path
 
 import torch
@@ -52,6 +53,16 @@ class Scenario:
     def sessions(self, person: str | int) -> tuple[Session, ...]:
         """A person's sessions in stream order, with their images and (FaceWorld) factors."""
         return _read_person(self.source, self._person_id(person))
+
+    def images_sha256(self, person: str | int) -> str:
+        """sha256 of a person's images as a run sees them: for each session in stream order, its
+        train images then its test images, each as float32 bytes (C order). Two folders of other
+        photos behind the same card text, or an added photo, give another hash."""
+        digest = hashlib.sha256()
+        for session in self.sessions(person):
+            for split in (session.train, session.test):
+                digest.update(split.images.to(torch.float32).contiguous().numpy().tobytes())
+        return digest.hexdigest()
 
     def benchmark(self, person: str | int):
         """The Avalanche ``CLScenario`` of a person: one experience per session (module doc)."""

@@ -33,9 +33,15 @@ class GenericModels:
         modules = {role: zoo.load(role, resolution).to(device) for role in ROLES}
         for module in modules.values():
             module.requires_grad_(False)
-        return cls(**modules, sha256={role: zoo.card(role, resolution)["sha256"] for role in ROLES})
+        return cls(**modules, sha256=asset_sha256s(resolution))
 
     @property
     def device(self):
         """The torch device the models are on."""
         return next(self.generator.parameters()).device
+
+
+def asset_sha256s(resolution: int) -> dict[str, str]:
+    """The sha256 of each role's asset at ``resolution``, from the zoo's cards (nothing loaded;
+    ``GenericModels.load`` checks each file against it)."""
+    return {role: zoo.card(role, resolution)["sha256"] for role in ROLES}

@@ -384,7 +384,7 @@ def _train(kind, steps, seed, threads, resolution, resume, folder, workdir, cons
     rng = np.random.default_rng(seed)
     start, elapsed = 0, 0.0
     if resume:
-        state = torch.load(ckpt, weights_only=False)
+        state = torch.load(ckpt, weights_only=True)  # tensors and plain data only: a planted file runs nothing
         job.load_state_dict(state["job"])
         rng.bit_generator.state = state["rng"]
         start, elapsed = state["step"], state["elapsed"]

@@ -3,8 +3,9 @@
 Every training image x of a person is inverted with the *generic* generator (encoder start,
 then ``Protocol.anchor_steps`` steps of latent optimisation, ``facebench.models.invert``); the
 pair (w, x) is a training sample from then on. Anchors are cached on disk, keyed by the
-generic models' sha256s, the device, the card hash, the person and the inversion settings, so
-that a changed asset, card or setting never reuses a stale cache. The cache folder is
+generic models' sha256s, the device, the card hash, the person, the hash of the person's
+images (``Scenario.images_sha256``: the photos themselves, not just the card's text) and the
+inversion settings, so that a changed asset, card, photo or setting never reuses a stale cache. The cache folder is
 ``$FACEBENCH_CACHE`` or ``~/.cache/facebench``.
 """
 
@@ -28,13 +29,14 @@ def cache_dir() -> Path:
     return Path(os.environ.get("FACEBENCH_CACHE") or Path.home() / ".cache" / "facebench")
 
 
-def anchors_key(models: GenericModels, card_sha256: str, person: str, protocol: Protocol) -> str:
+def anchors_key(models: GenericModels, card_sha256: str, person: str, images_sha256: str, protocol: Protocol) -> str:
     """The cache key of a person's anchors: sha256 of everything they depend on."""
     parts = {
         "zoo": models.sha256,
         "device": models.device.type,
         "card": card_sha256,
         "person": person,
+        "images": images_sha256,
         "anchor_steps": protocol.anchor_steps,
         "inversion_lr": protocol.inversion_lr,
         "l2_weight": protocol.l2_weight,
@@ -44,7 +46,7 @@ def anchors_key(models: GenericModels, card_sha256: str, person: str, protocol: 
 
 def person_anchors(models: GenericModels, scenario, person: str, protocol: Protocol) -> list[torch.Tensor]:
     """Per session, the (n_train, w_dim) anchors of the person's training images (cached)."""
-    key = anchors_key(models, scenario.card.sha256, person, protocol)
+    key = anchors_key(models, scenario.card.sha256, person, scenario.images_sha256(person), protocol)
     path = cache_dir() / "anchors" / f"{key}.pt"
     if path.exists():
         try:

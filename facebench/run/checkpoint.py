@@ -1,13 +1,16 @@
 """Checkpoints of a run: what a killed run needs to continue after its last finished session.
 
 A checkpoint lies beside the run's result file (``.ckpt``) and is written atomically after
-every session. It holds the run's spec (a checkpoint resumes only the run that wrote it), the
-sessions done, the generator's weights, the optimizer's state, the template's clock (plugins
-such as EWC read its ``train_exp_counter``), the strategy's plugins (pickled), the score
-matrices so far, the seconds spent so far (fine-tuning, evaluation, anchors, all) and the
-global random generators' state (``facebench.seeding``). ``restore`` puts all of it back, so
-that a resumed run ends with exactly the numbers of an uninterrupted one (same machine, same
-threads).
+every session, as a signed file (``facebench.signed``: refused before anything of it is
+unpickled unless this user's facebench on this machine wrote it). Its header names the run and
+its inputs (``header``: the spec, the card's hash, the hash of the person's images, the
+protocol's settings, the generic models' sha256s), so a checkpoint resumes only the very run
+that wrote it, on the same inputs. Its state: the sessions done, the generator's weights, the
+optimizer's state, the template's clock (plugins such as EWC read its ``train_exp_counter``),
+the strategy's plugins (pickled), the score matrices so far, the seconds spent so far
+(fine-tuning, evaluation, anchors, all) and the global random generators' state
+(``facebench.seeding``). ``restore`` puts all of it back, so that a resumed run ends with
+exactly the numbers of an uninterrupted one (same machine, same threads).
 """
 
 from __future__ import annotations
@@ -15,22 +18,28 @@ from __future__ import annotations
 import pickle
 from pathlib import Path
 
-import torch
-
-from facebench.atomic import save_torch
 from facebench.errors import FacebenchError
 from facebench.seeding import global_state, set_global_state
+from facebench.signed import SignedFileError, load_signed, save_signed
 
 
 class CheckpointError(FacebenchError):
     """A checkpoint that cannot be read or belongs to another run."""
 
 
-def save(path: Path, *, spec, sessions_done: int, generator, template, plugins, evaluator,
+def header(spec, *, card_sha256: str, images_sha256: str, protocol: dict, models: dict) -> dict:
+    """What a checkpoint belongs to: the run ``spec`` (strategy, parameters, scenario, person,
+    seed) on these inputs (card hash, images hash, protocol settings, model sha256s by role)."""
+    run = {"strategy": spec.strategy, "params": dict(spec.params), "scenario": spec.scenario,
+           "person": spec.person, "seed": spec.seed}
+    return {"run": run, "card_sha256": card_sha256, "images_sha256": images_sha256, "protocol": dict(protocol),
+            "models": dict(models)}
+
+
+def save(path: Path, header: dict, *, sessions_done: int, generator, template, plugins, evaluator,
          anchors_s: float, elapsed_s: float) -> None:
-    """Write the checkpoint of ``spec`` after ``sessions_done`` sessions."""
-    save_torch(path, {
-        "spec": spec,
+    """Write the checkpoint of the run ``header`` names after ``sessions_done`` sessions."""
+    save_signed(path, header, {
         "sessions_done": sessions_done,
         "generator": generator.state_dict(),
         "optimizer": template.optimizer.state_dict(),
@@ -43,17 +52,13 @@ def save(path: Path, *, spec, sessions_done: int, generator, template, plugins, 
     })
 
 
-def load(path: Path, spec) -> dict:
-    """The checkpoint at ``path``, which must have been written by the run ``spec``."""
+def load(path: Path, header: dict) -> dict:
+    """The state of the checkpoint at ``path``, which must belong to the run ``header`` names;
+    ``CheckpointError`` naming the file otherwise (nothing of a foreign file is unpickled)."""
     try:
-        state = torch.load(path, weights_only=False)
-    except Exception as error:
-        raise CheckpointError(f"checkpoint {path} cannot be read ({error}); delete it to start the run over") from None
-    if not isinstance(state, dict) or "spec" not in state:
-        raise CheckpointError(f"{path} is not a facebench checkpoint; delete it to start the run over")
-    if state["spec"] != spec:
-        raise CheckpointError(f"checkpoint {path} belongs to another run ({state['spec']}); delete it or change --out")
-    return state
+        return load_signed(path, header, "checkpoint")
+    except SignedFileError as error:
+        raise CheckpointError(f"{error}; delete it to start the run over, or change --out") from None
 
 
 def restore(state: dict, *, generator, template, plugins, evaluator) -> int:

@@ -34,7 +34,7 @@ from facebench.data import load_scenario
 from facebench.data.items import items_dataset
 from facebench.errors import FacebenchError
 from facebench.hooks import AdaptsModel, TimesSelection, storage_policies
-from facebench.models.generic import GenericModels
+from facebench.models.generic import GenericModels, asset_sha256s
 from facebench.protocol import Protocol
 from facebench.run import checkpoint
 from facebench.run.anchors import person_anchors
@@ -95,13 +95,16 @@ def run(spec: RunSpec, out: str | Path = "runs", resume: bool = False, force: bo
     if schema.git_commit() is None:  # checked now: a result file must name its commit (never lose a run at its end)
         raise RunError("cannot record the git commit of this facebench: run it from a git checkout, or set "
                        "FACEBENCH_GIT_COMMIT to the commit of the code it runs")
+    protocol = Protocol.from_card(scenario.card)
+    sessions = scenario.sessions(spec.person)
+    inputs = {"images_sha256": scenario.images_sha256(spec.person),
+              "models": asset_sha256s(scenario.card.data["resolution"])}
+    head = checkpoint.header(spec, card_sha256=scenario.card.sha256, protocol=protocol.as_dict(), **inputs)
     ckpt = path.with_suffix(".ckpt")
-    state = checkpoint.load(ckpt, spec) if resume and ckpt.exists() else None
+    state = checkpoint.load(ckpt, head) if resume and ckpt.exists() else None
     before = state["seconds"]["elapsed_s"] if state else 0.0
 
-    protocol = Protocol.from_card(scenario.card)
     models = _generic_models(scenario.card.data["resolution"], device)
-    sessions = scenario.sessions(spec.person)
     t0 = time.perf_counter()
     anchors = person_anchors(models, scenario, spec.person, protocol)
     anchors_s = state["seconds"]["anchors_s"] if state else time.perf_counter() - t0
@@ -120,17 +123,18 @@ def run(spec: RunSpec, out: str | Path = "runs", resume: bool = False, force: bo
         if isinstance(plugin, AdaptsModel):
             plugin.adapt_model(generator.synthesis)
     first = 0
+    stream = training_stream(experiences)
     if state is not None:
         first = checkpoint.restore(state, generator=generator, template=template, plugins=plugins, evaluator=evaluator)
+        if progress:
+            progress("session", first, len(stream))
 
-    stream = training_stream(experiences)
     for t in range(first, len(stream)):
         template.train(stream[t], eval_streams=[])
         if progress:
             progress("session", t + 1, len(stream))
-        checkpoint.save(ckpt, spec=spec, sessions_done=t + 1, generator=generator, template=template,
-                        plugins=plugins, evaluator=evaluator, anchors_s=anchors_s,
-                        elapsed_s=before + time.perf_counter() - started)
+        checkpoint.save(ckpt, head, sessions_done=t + 1, generator=generator, template=template, plugins=plugins,
+                        evaluator=evaluator, anchors_s=anchors_s, elapsed_s=before + time.perf_counter() - started)
 
     timing = {
         "anchors_s": anchors_s,
@@ -140,9 +144,13 @@ def run(spec: RunSpec, out: str | Path = "runs", resume: bool = False, force: bo
         "total_s": before + time.perf_counter() - started,
     }
     document = schema.make_result(spec=spec, kind=kind.name, scenario=scenario, protocol=protocol,
-                                  matrices=evaluator.matrices, timing=timing,
-                                  memory=kept_memory(plugins, kind.held(experiences)), device=device)
-    schema.write_result(path, document)
+                                  matrices=evaluator.matrices, timing=timing, device=device,
+                                  memory=kept_memory(plugins, kind.held(experiences)), **inputs)
+    try:
+        schema.write_result(path, document, overwrite=force)
+    except FileExistsError:
+        raise RunError(f"{path} was written by another run meanwhile; this run's result is not written "
+                       "(use --force to overwrite it)") from None
     ckpt.unlink(missing_ok=True)
     return path
 
