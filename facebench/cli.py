@@ -73,28 +73,23 @@ def positive_integer(text: str) -> int:
 
 
 def seed(text: str) -> int:
-    """An argparse type: a seed, an integer in [0, 2**32) (numpy seeds its generators with 32 bits)."""
-    value = int(text)
-    if not 0 <= value < 2**32:
-        raise argparse.ArgumentTypeError(f"a seed must be an integer from 0 to {2**32 - 1}, got {value}")
-    return value
+    """An argparse type: a run seed (``facebench.run.runner.check_seed``)."""
+    from facebench.run.runner import RunError, check_seed
+
+    try:
+        return check_seed(int(text))
+    except (RunError, ValueError) as error:
+        raise argparse.ArgumentTypeError(str(error)) from None
 
 
 def device(text: str) -> str:
-    """An argparse type: a torch device string (cpu, cuda, cuda:1, mps, ...) of a device this machine has:
-    the CPU, or an index below the device count of torch's available accelerator."""
-    import torch
+    """An argparse type: a torch device this machine has (``facebench.run.runner.check_device``)."""
+    from facebench.run.runner import RunError, check_device
 
-    accelerator = torch.accelerator.current_accelerator(check_available=True)
-    count = torch.accelerator.device_count() if accelerator is not None else 0
-    available = ", ".join(["cpu", *(f"{accelerator.type}:{i}" for i in range(count))])
     try:
-        parsed = torch.device(text)
-    except RuntimeError:
-        raise argparse.ArgumentTypeError(f"'{text}' is not a torch device (available here: {available})") from None
-    if parsed.type != "cpu" and (accelerator is None or parsed.type != accelerator.type or (parsed.index or 0) >= count):
-        raise argparse.ArgumentTypeError(f"no {text} device on this machine (available here: {available})")
-    return text
+        return check_device(text)
+    except RunError as error:
+        raise argparse.ArgumentTypeError(str(error)) from None
 
 
 def _add_data_commands(subparsers) -> None:

@@ -24,7 +24,9 @@ built-ins), then the entry points of the group ``facebench.strategies`` (third-p
 An entry point names a module (whose decorators register its strategies) or a class or factory
 (registered under the entry point's name unless its own decorator did). A plugin that fails to
 import, takes a name already taken or registers the wrong kind of object is reported in a
-``PluginWarning`` naming it, and the others load as usual.
+``PluginWarning`` naming it, and the others load as usual. A plugin loads all or nothing: the
+strategies it registered before failing are removed again. A built-in module that fails to
+import fails every lookup.
 """
 
 from __future__ import annotations
@@ -210,10 +212,15 @@ def _discover() -> None:
                 importlib.import_module(f"{GROUP}.{module}")
         for point in sorted(entry_points(group=GROUP), key=lambda p: p.name):
             _origin = f"plugin {point.name} ({point.value})"
+            before = dict(_ENTRIES)
             try:
                 _load_plugin(point)
-            except Exception as error:  # a broken plugin must not break the others
-                warnings.warn(f"strategy plugin '{point.name}' ({point.value}) not loaded: {error}",
+            except Exception as error:  # a broken plugin must not break the others, nor leave a part behind
+                added = sorted(set(_ENTRIES) - set(before))
+                _ENTRIES.clear()
+                _ENTRIES.update(before)
+                dropped = f"; the strategies it registered first are left out: {', '.join(added)}" if added else ""
+                warnings.warn(f"strategy plugin '{point.name}' ({point.value}) not loaded: {error}{dropped}",
                               PluginWarning, stacklevel=3)
     except BaseException:
         _discovery = "pending"  # a broken built-in fails every lookup, not just the first

@@ -8,7 +8,8 @@ which returns the indices (distinct, at most k) of the pool items to keep. The b
 through ``BufferReplayPlugin`` (Avalanche's ``ReplayPlugin``): after each training experience
 the plugin calls ``post_adapt``, which builds the pool = (the buffer so far) + (the
 experience's training items), calls ``select`` with the buffer's own generator (seeded from
-the run seed), checks the answer and keeps the chosen items as the new buffer.
+the run seed), checks the answer and keeps the chosen items as the new buffer. An answer that
+is not such a list of indices stops the run with a ``SelectionError``.
 
 Items are those of the personalisation datasets: tuples ``(w, x, t)`` (latent (D,), image
 (3, H, W), task label 0) with the data attributes ``targets_task_labels`` and ``session``.
@@ -33,6 +34,12 @@ from avalanche.training.plugins import ReplayPlugin
 from avalanche.training.storage_policy import ExemplarsBuffer
 
 from facebench.data.items import item_tensors, items_dataset
+from facebench.errors import FacebenchError
+
+
+class SelectionError(FacebenchError):
+    """A replay strategy's ``select`` returned something other than distinct integer indices of
+    pool items, at most k of them; the message names the strategy's class, the session and the fault."""
 
 
 @dataclass(frozen=True, eq=False)
@@ -133,7 +140,7 @@ class ReplayBuffer(ExemplarsBuffer):
         start = time.perf_counter()
         pool = Pool.from_dataset(data)
         chosen = self.select(pool, k, self.rng)
-        _check_selection(chosen, len(pool), k, type(self).__name__)
+        _check_selection(chosen, pool, k, type(self))
         subset = data.subset(sorted(int(i) for i in chosen))
         self.select_seconds += time.perf_counter() - start
         return subset
@@ -154,19 +161,23 @@ class ReplayBuffer(ExemplarsBuffer):
         self.buffer = buffer_dataset(state["content"])
 
 
-def _check_selection(chosen, n: int, k: int, who: str) -> None:
+def _check_selection(chosen, pool: Pool, k: int, strategy: type) -> None:
+    """Raise ``SelectionError`` unless ``chosen`` is a list of distinct integer indices of ``pool``,
+    at most ``k``; the session named is the newest of the pool (the update follows its training)."""
+    where = (f"replay strategy {strategy.__module__}.{strategy.__qualname__}: its select, after session "
+             f"{int(pool.sessions.max())} (pool of {len(pool)} items, K = {k}),")
     try:
         picks = list(chosen)
     except TypeError:
-        raise ValueError(f"{who}.select must return a list of indices, got {type(chosen).__name__}") from None
+        raise SelectionError(f"{where} returned {type(chosen).__name__}, not a list of indices") from None
     if not all(isinstance(i, Integral) and not isinstance(i, bool) for i in picks):
-        raise ValueError(f"{who}.select must return integer indices, got {picks!r}")
-    if any(not 0 <= i < n for i in picks):
-        raise ValueError(f"{who}.select returned an index out of range for a pool of {n}: {picks!r}")
+        raise SelectionError(f"{where} returned non-integer indices: {picks!r}")
+    if any(not 0 <= i < len(pool) for i in picks):
+        raise SelectionError(f"{where} returned an index out of range 0..{len(pool) - 1}: {picks!r}")
     if len(set(int(i) for i in picks)) != len(picks):
-        raise ValueError(f"{who}.select returned repeated indices: {picks!r}")
+        raise SelectionError(f"{where} returned repeated indices: {picks!r}")
     if len(picks) > k:
-        raise ValueError(f"{who}.select returned {len(picks)} indices, more than k = {k}")
+        raise SelectionError(f"{where} returned {len(picks)} indices, more than K = {k}")
 
 
 def buffer_content(data: AvalancheDataset) -> dict:

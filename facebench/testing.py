@@ -619,7 +619,7 @@ class _TinyRun:
 
     def __init__(self, entry: registry.StrategyEntry, params: dict, seed: int, checkpoint_path: Path | None = None,
                  resume: bool = False):
-        self.path, self.spec = checkpoint_path, {"strategy": entry.name, "params": params, "seed": seed}
+        self.path, self.spec = checkpoint_path, {"strategy": entry.name, "params": dict(params), "seed": seed}
         state = None
         if resume:
             try:
@@ -666,7 +666,7 @@ class _TinyRun:
             self.done = t + 1
             if self.path is not None:
                 try:
-                    checkpoint.save(self.path, spec=self.spec, sessions_done=self.done, generator=self.generator,
+                    checkpoint.save(self.path, self.spec, sessions_done=self.done, generator=self.generator,
                                     template=self.template, plugins=self.plugins, evaluator=self.evaluator,
                                     anchors_s=0.0, elapsed_s=0.0)
                 except Exception as error:

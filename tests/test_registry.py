@@ -288,3 +288,41 @@ def test_third_party_plugins_through_entry_points(fresh, monkeypatch, tmp_path):
     assert good.origin.startswith("plugin plugin-first") and good.description == "A third-party buffer."
     plain = registry.get_strategy("plugin-plain").make_buffer({"buffer_size": 2})
     assert plain.select(None, 2, np.random.default_rng()) == [0]
+
+
+HALF_REGISTERED = '''
+    from facebench import register_strategy
+    from facebench.replay import ReplayBuffer
+
+    @register_strategy("plugin-half")
+    class Half(ReplayBuffer):
+        """Registered before its module fails."""
+        def select(self, pool, k, rng):
+            return [0]
+
+'''
+
+
+@pytest.mark.parametrize("module, failure, value, message", [
+    ("fbtest_half_raises", "raise RuntimeError('the second half is broken')", "fbtest_half_raises",
+     "the second half is broken"),
+    ("fbtest_half_missing", "", "fbtest_half_missing:Missing", "Missing"),  # the module imports, not what it names
+])
+def test_a_plugin_that_fails_halfway_leaves_nothing_registered(fresh, monkeypatch, tmp_path, module, failure, value,
+                                                               message):
+    (tmp_path / f"{module}.py").write_text(textwrap.dedent(HALF_REGISTERED) + failure + "\n")
+    (tmp_path / f"{module}_neighbour.py").write_text(textwrap.dedent(PLUGINS["fbtest_plain"]))
+    monkeypatch.syspath_prepend(str(tmp_path))
+    points = [EntryPoint("plugin-half", value, registry.GROUP),
+              EntryPoint("plugin-neighbour", f"{module}_neighbour:Undecorated", registry.GROUP)]
+    monkeypatch.setattr(registry, "entry_points", lambda group: [p for p in points if p.group == group])
+    monkeypatch.setattr(registry, "_discovery", "pending")
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        names = [e.name for e in registry.list_strategies()]
+    [reported] = [str(w.message) for w in caught if issubclass(w.category, PluginWarning)]
+    assert reported.startswith(f"strategy plugin 'plugin-half' ({value}) not loaded: ") and message in reported
+    assert reported.endswith("; the strategies it registered first are left out: plugin-half")
+    assert "plugin-half" not in names and "plugin-neighbour" in names and set(BUILT_IN_REPLAY) <= set(names)
+    with pytest.raises(StrategyError, match="unknown strategy 'plugin-half'"):
+        registry.get_strategy("plugin-half")

@@ -10,7 +10,8 @@ import torch
 from replay_helpers import buffer_latents, buffer_sessions, clustered_sessions, run_stream, session_dataset
 
 from facebench.data.items import item_tensors
-from facebench.replay import Pool, ReplayBuffer, session_spread
+from facebench.errors import FacebenchError
+from facebench.replay import Pool, ReplayBuffer, SelectionError, session_spread
 
 
 class Recorder(ReplayBuffer):
@@ -79,16 +80,32 @@ def test_pool_and_update_through_a_replay_plugin(warned):
     assert buffer.select_seconds > 0
 
 
-@pytest.mark.parametrize("answer, message", [
-    ([0, 0], "repeated"),
-    ([0, 99], "out of range"),
-    ([0, 1, 2, 3], "more than k = 3"),
-    ([0.0, 1.0], "integer indices"),
-    (None, "list of indices"),
+@pytest.mark.parametrize("answer, fault", [
+    ([0, 0], "returned repeated indices: [0, 0]"),
+    ([0, 99], "returned an index out of range 0..4: [0, 99]"),
+    ([0, 1, 2, 3], "returned 4 indices, more than K = 3"),
+    ([0.0, 1.0], "returned non-integer indices: [0.0, 1.0]"),
+    (None, "returned NoneType, not a list of indices"),
 ])
-def test_a_wrong_selection_is_named(answer, message):
-    with pytest.raises(ValueError, match=f"Returns.select .*{message}|Returns.select must return a {message}"):
+def test_a_wrong_selection_is_a_facebench_error_naming_the_strategy_the_session_and_the_fault(answer, fault):
+    with pytest.raises(SelectionError) as error:
         run_stream(Returns(3, answer), clustered_sessions(sessions=1, per_session=5))
+    assert isinstance(error.value, FacebenchError)  # the command line prints it as one line
+    assert str(error.value) == (f"replay strategy {__name__}.Returns: its select, after session 0 "
+                                f"(pool of 5 items, K = 3), {fault}")
+
+
+class RepeatsAtSessionOne(ReplayBuffer):
+    """Keeps the first item, but answers [0, 0] after session 1."""
+
+    def select(self, pool, k, rng):
+        return [0, 0] if pool.sessions.max() == 1 else [0]
+
+
+def test_a_wrong_selection_names_the_session_it_follows():
+    with pytest.raises(SelectionError, match=r"RepeatsAtSessionOne: its select, after session 1 \(pool of 6 items, "
+                                             r"K = 3\), returned repeated indices"):
+        run_stream(RepeatsAtSessionOne(3), clustered_sessions(sessions=3, per_session=5))
 
 
 def test_a_shorter_selection_is_allowed():

@@ -1,6 +1,8 @@
 """The shipped zoo: every asset loads as an eval-mode module with its card; corruption and absence are clear errors."""
 
+import hashlib
 import json
+import re
 import shutil
 
 import numpy as np
@@ -87,6 +89,62 @@ def test_card_records_the_asset_hash(tmp_path):
     (folder / "generator.json").write_text(json.dumps(card))
     with pytest.raises(AssetError, match="corrupt"):
         load("generator", folder=folder)
+
+
+def _replace_asset(folder, name, data: bytes) -> None:
+    """Write ``data`` as asset ``name``'s file, its card's sha256 updated to match (so the hash check passes)."""
+    (folder / f"{name}.safetensors").write_bytes(data)
+    card = json.loads((folder / f"{name}.json").read_text())
+    card["sha256"] = hashlib.sha256(data).hexdigest()
+    (folder / f"{name}.json").write_text(json.dumps(card))
+
+
+@pytest.mark.parametrize("damage", ["truncated", "garbage", "empty"])
+def test_a_malformed_safetensors_file_is_an_asset_error_naming_it_and_its_rebuild_command(tmp_path, damage):
+    folder = _copy_zoo(tmp_path)
+    data = (folder / "identity.safetensors").read_bytes()
+    _replace_asset(folder, "identity", {"truncated": data[: len(data) // 2], "garbage": b"\x07" * 4096,
+                                        "empty": b""}[damage])
+    with pytest.raises(AssetError, match=rf"asset identity \({re.escape(str(folder))}/identity.safetensors\) is not "
+                                         r"a readable safetensors file \(.*\); rebuild it with: facebench pretrain identity$"):
+        load("identity", folder=folder)
+
+
+def test_weights_that_do_not_fit_the_cards_config_are_an_asset_error(tmp_path):
+    folder = _copy_zoo(tmp_path)
+    _replace_asset(folder, "identity", (folder / "perceptual.safetensors").read_bytes())
+    with pytest.raises(AssetError, match=r"asset identity .* does not fit the config of its card .*identity\.json\): "
+                                         r"Error\(s\) in loading state_dict .*; rebuild it with: facebench pretrain identity$"):
+        load("identity", folder=folder)
+
+
+@pytest.mark.parametrize("text, problem", [
+    ('{"name": "encoder", ', "is not valid JSON"),
+    ("\xff\xfe garbage", "is not valid JSON"),
+    ("[1, 2]", "is not a JSON object"),
+    ('{"name": "encoder", "resolution": 64}', "lacks the key(s) file, sha256, config, parameters, size_bytes, "
+                                               "command, train_seconds"),
+])
+def test_a_malformed_card_is_an_asset_error_naming_it_and_its_rebuild_command(tmp_path, text, problem):
+    folder = _copy_zoo(tmp_path)
+    (folder / "encoder.json").write_bytes(text.encode("latin-1"))
+    expected = rf"^model card {re.escape(str(folder))}/encoder\.json {re.escape(problem)}.*; " \
+               r"rebuild it with: facebench pretrain generator$"
+    with pytest.raises(AssetError, match=expected):
+        load("encoder", folder=folder)
+    with pytest.raises(AssetError, match=expected):  # `facebench models` lists every card
+        cards(folder)
+
+
+def test_a_malformed_card_of_another_resolution_or_of_no_asset_says_so(tmp_path):
+    (tmp_path / "generator-128px.json").write_text("{}")
+    with pytest.raises(AssetError, match=r"generator-128px\.json lacks .*facebench pretrain generator --resolution 128$"):
+        cards(tmp_path)
+    (tmp_path / "generator-128px.json").unlink()
+    (tmp_path / "notes.json").write_text("{}")
+    with pytest.raises(AssetError, match=r"notes\.json lacks .*; it names none of the zoo's assets \(generator, "
+                                         r"encoder, identity, perceptual\): remove it$"):
+        cards(tmp_path)
 
 
 def test_identity_maps_a_scenario_batch_to_unit_embeddings(held_out_images):

@@ -5,7 +5,10 @@ safetensors file), resolution, architecture config, parameter count, size in byt
 that trains it, its training time, and the figures it reached on held-out persons. An asset at the
 default resolution (64 px) is ``<name>.safetensors``; at another resolution R, ``<name>-<R>px.safetensors``.
 The assets' folder is the package's ``zoo/`` unless the ``folder`` argument or ``$FACEBENCH_ZOO`` names
-another. Files are written atomically (``facebench.atomic``).
+another. Files are written atomically (``facebench.atomic``). A card that is not a JSON object with the
+keys ``CARD_KEYS``, and an asset that is missing, differs from its card's sha256, is not a safetensors
+file or does not fit its card's config, is an ``AssetError`` naming the file and the command that
+rebuilds it.
 """
 
 from __future__ import annotations
@@ -13,10 +16,12 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 from pathlib import Path
 
 import safetensors.torch
 import torch
+from safetensors import SafetensorError
 
 from facebench.atomic import write_atomic
 from facebench.errors import FacebenchError
@@ -29,6 +34,9 @@ NAMES = ("generator", "encoder", "identity", "perceptual")
 DEFAULT_RESOLUTION = 64
 _CLASSES = {"generator": Generator, "encoder": Encoder, "identity": IdentityNet, "perceptual": PerceptualDistance}
 _TRAINED_BY = {"generator": "generator", "encoder": "generator", "identity": "identity", "perceptual": "perceptual"}
+CARD_KEYS = ("name", "file", "sha256", "resolution", "config", "parameters", "size_bytes", "command", "train_seconds")
+"""The keys every model card has: those ``save`` writes, and the ``command`` and ``train_seconds``
+that ``facebench pretrain`` adds."""
 
 
 class AssetError(FacebenchError):
@@ -57,8 +65,34 @@ def sha256(path: Path) -> str:
 
 def cards(folder=None) -> list[dict]:
     """All model cards in the assets' folder (``zoo_dir(folder)``), sorted by name then resolution."""
-    found = [json.loads(p.read_text()) for p in sorted(zoo_dir(folder).glob("*.json"))]
+    found = [_read_card(p) for p in sorted(zoo_dir(folder).glob("*.json"))]
     return sorted(found, key=lambda c: (c["name"], c["resolution"]))
+
+
+def _read_card(path: Path) -> dict:
+    """The card at ``path``; AssetError naming the file and its rebuild command unless it is a JSON
+    object with every key of ``CARD_KEYS``."""
+    try:
+        meta = json.loads(path.read_bytes())
+    except (UnicodeDecodeError, json.JSONDecodeError) as error:
+        problem = f"is not valid JSON ({error})"
+    else:
+        if not isinstance(meta, dict):
+            problem = "is not a JSON object"
+        elif missing := [key for key in CARD_KEYS if key not in meta]:
+            problem = f"lacks the key(s) {', '.join(missing)}"
+        else:
+            return meta
+    raise AssetError(f"model card {path} {problem}; {_rebuild_hint(path.stem)}")
+
+
+def _rebuild_hint(file_stem: str) -> str:
+    """How to rebuild the asset whose files have the stem ``file_stem`` (see ``stem``); for a stem
+    that names no asset, that it is none."""
+    match = re.fullmatch(r"([a-z]+)(?:-(\d+)px)?", file_stem)
+    if match is None or match[1] not in NAMES:
+        return f"it names none of the zoo's assets ({', '.join(NAMES)}): remove it"
+    return f"rebuild it with: {rebuild_command(match[1], int(match[2] or DEFAULT_RESOLUTION))}"
 
 
 def card(name: str, resolution: int = DEFAULT_RESOLUTION, folder=None) -> dict:
@@ -71,7 +105,7 @@ def card(name: str, resolution: int = DEFAULT_RESOLUTION, folder=None) -> dict:
         where = f"the zoo has it at {', '.join(f'{r} px' for r in have)}" if have else "the zoo has none"
         raise AssetError(f"no {name} asset at {resolution} px in {zoo_dir(folder)} ({where}); "
                          f"build it with: {rebuild_command(name, resolution)}")
-    return json.loads(path.read_text())
+    return _read_card(path)
 
 
 def load(name: str, resolution: int = DEFAULT_RESOLUTION, folder=None) -> torch.nn.Module:
@@ -88,8 +122,17 @@ def load(name: str, resolution: int = DEFAULT_RESOLUTION, folder=None) -> torch.
         raise AssetError(f"asset {name} ({path}) is missing; {fix}")
     if sha256(path) != meta["sha256"]:
         raise AssetError(f"asset {name} ({path}) is corrupt: its sha256 differs from its card's; {fix}")
-    module = _CLASSES[name](**_decode(meta["config"]))
-    module.load_state_dict(safetensors.torch.load_file(str(path)))
+    try:
+        weights = safetensors.torch.load_file(str(path))
+    except SafetensorError as error:
+        raise AssetError(f"asset {name} ({path}) is not a readable safetensors file ({error}); {fix}") from None
+    try:
+        module = _CLASSES[name](**_decode(meta["config"]))
+        module.load_state_dict(weights)
+    except (TypeError, ValueError, RuntimeError) as error:
+        reason = " ".join(str(error).split())  # load_state_dict lists the bad keys over several lines
+        raise AssetError(f"asset {name} ({path}) does not fit the config of its card "
+                         f"({zoo_dir(folder) / stem(name, resolution)}.json): {reason}; {fix}") from None
     return module.eval()
 
 

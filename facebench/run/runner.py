@@ -28,6 +28,8 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import torch
+
 from facebench import registry
 from facebench.board import schema
 from facebench.data import load_scenario
@@ -86,10 +88,11 @@ def run(spec: RunSpec, out: str | Path = "runs", resume: bool = False, force: bo
     device (default $FACEBENCH_DEVICE, else "cpu"); it is recorded in the result file.
     """
     started = time.perf_counter()
-    device = device or os.environ.get("FACEBENCH_DEVICE", "cpu")
+    device = check_device(device or os.environ.get("FACEBENCH_DEVICE", "cpu"))
     entry = registry.get_strategy(spec.strategy)
     kind = entry.strategy_kind
-    spec = RunSpec(spec.strategy, entry.resolve_params(spec.params), spec.scenario, str(spec.person), int(spec.seed))
+    spec = RunSpec(spec.strategy, entry.resolve_params(spec.params), spec.scenario, str(spec.person),
+                   check_seed(int(spec.seed)))
     scenario = load_scenario(spec.scenario)
     path = _result_path(spec, scenario, out, force)
     if schema.git_commit() is None:  # checked now: a result file must name its commit (never lose a run at its end)
@@ -153,6 +156,30 @@ def run(spec: RunSpec, out: str | Path = "runs", resume: bool = False, force: bo
                        "(use --force to overwrite it)") from None
     ckpt.unlink(missing_ok=True)
     return path
+
+
+def check_seed(seed: int) -> int:
+    """``seed`` if it is a run seed: an integer in [0, 2**32) (numpy seeds its generators with 32
+    bits); ``RunError`` otherwise."""
+    if isinstance(seed, bool) or not isinstance(seed, int) or not 0 <= seed < 2**32:
+        raise RunError(f"a seed must be an integer from 0 to {2**32 - 1}, got {seed!r}")
+    return seed
+
+
+def check_device(text: str) -> str:
+    """``text`` if it names a torch device this machine has (cpu, or an index below the device
+    count of torch's available accelerator: cuda, cuda:1, mps, ...); ``RunError`` saying what is
+    available otherwise."""
+    accelerator = torch.accelerator.current_accelerator(check_available=True)
+    count = torch.accelerator.device_count() if accelerator is not None else 0
+    available = ", ".join(["cpu", *(f"{accelerator.type}:{i}" for i in range(count))])
+    try:
+        parsed = torch.device(text)
+    except (RuntimeError, TypeError):
+        raise RunError(f"'{text}' is not a torch device (available here: {available})") from None
+    if parsed.type != "cpu" and (accelerator is None or parsed.type != accelerator.type or (parsed.index or 0) >= count):
+        raise RunError(f"no {text} device on this machine (available here: {available})")
+    return text
 
 
 def _result_path(spec: RunSpec, scenario, out: str | Path, force: bool) -> Path:
