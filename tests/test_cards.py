@@ -106,15 +106,26 @@ BAD_CARDS = [
     (edited(FACEWORLD, "source.persons", True), "source.persons", "expected an integer"),
     (edited(FACEWORLD, "description", 3), "description", "expected a string"),
     (edited(FOLDER, "source.root", 3), "source.root", "expected a string"),
-    (edited(FACEWORLD, "protocol", {"lr": True}), "protocol.lr", "expected a number"),
-    (edited(FACEWORLD, "protocol", {"lr": "fast"}), "protocol.lr", "expected a number"),
+    (edited(FACEWORLD, "protocol", {"lr": True}), "protocol.lr", "expected a finite number"),
+    (edited(FACEWORLD, "protocol", {"lr": "fast"}), "protocol.lr", "expected a finite number"),
     (edited(FACEWORLD, "source", "faceworld"), "source", "expected a mapping"),
     (edited(FACEWORLD, "protocol", None), "protocol", "expected a mapping"),
     (edited(FACEWORLD, "resolution", 16), "resolution", "from 32 to 256"),
-    (edited(FACEWORLD, "source.persons", 0), "source.persons", ">= 1"),
+    (edited(FACEWORLD, "source.persons", 0), "source.persons", "from 1 to 1000; got 0"),
     (edited(FACEWORLD, "source.world_seed", -1), "source.world_seed", ">= 0"),
     (edited(FACEWORLD, "protocol", {"eval_steps": -1}), "protocol.eval_steps", ">= 0"),
-    (edited(FACEWORLD, "protocol", {"lr": -0.1}), "protocol.lr", "a number >= 0"),
+    (edited(FACEWORLD, "protocol", {"lr": -0.1}), "protocol.lr", "a finite number >= 0"),
+    (edited(FACEWORLD, "protocol", {"lr": float("nan")}), "protocol.lr", "finite number >= 0.0; got nan"),
+    (edited(FACEWORLD, "protocol", {"l2_weight": float("inf")}), "protocol.l2_weight", "finite number"),
+    (edited(FACEWORLD, "protocol", {"inversion_lr": -float("inf")}), "protocol.inversion_lr", "finite"),
+    (edited(FACEWORLD, "source.persons", 10**12), "source.persons", "from 1 to 1000; got 1000000000000"),
+    (edited(FACEWORLD, "source.sessions", 10**4), "source.sessions",
+     "at most 100; got 10000 (10000 sessions of 8 images of 32 px take 0.916 GiB as float32)"),
+    (edited(FACEWORLD, "source.train_per_session", 10**5), "source.train_per_session",
+     "at most 1000; got 100000 (100000 images of 32 px take 1.14 GiB as float32)"),
+    (edited(FACEWORLD, "source.test_per_session", 1001), "source.test_per_session", "at most 1000; got 1001"),
+    (edited(edited(edited(FACEWORLD, "resolution", 256), "source.sessions", 100), "source.train_per_session", 1000),
+     "source", "at most 1 GiB as float32, 1365 images of 256 px; these are 100400 (100 sessions x 1004), 73.5 GiB"),
     (edited(FOLDER, "source.on_bad_image", "no"), "source.on_bad_image", "one of 'error', 'skip'"),
     (edited(FACEWORLD, "source.kind", "video"), "source.kind", "one of faceworld, folder"),
     (edited(FACEWORLD, "source.kind", 3), "source.kind", "one of faceworld, folder"),
@@ -176,7 +187,7 @@ def test_an_unknown_key_is_reported_before_the_key_it_misspells(write_card):
 
 BAD_YAML = [
     ("source: {kind: faceworld, world_seed: 0, persons: true, sessions: 1, train_per_session: 1, test_per_session: 1}",
-     r"card.yaml: source\.persons: expected an integer >= 1, got True"),
+     r"card.yaml: source\.persons: expected an integer from 1 to 1000, got True"),
     ("resolution: 32\nresolution: 64\nsource: {kind: faceworld, world_seed: 0, persons: 1, sessions: 1, "
      "train_per_session: 1, test_per_session: 1}",
      r"card.yaml: not valid YAML at line 2: the key 'resolution' is given twice"),
@@ -189,3 +200,72 @@ def test_yaml_that_reads_as_something_else_is_an_error(tmp_path, text, message):
     card.write_text(text + "\n")
     with pytest.raises(CardError, match=message):
         load_card(card)
+
+
+def sized(**sizes) -> dict:
+    """FACEWORLD (32 px: 12 KiB an image as float32) with the source sizes ``sizes``."""
+    return {**FACEWORLD, "source": {**FACEWORLD["source"], **sizes}}
+
+
+def test_sizes_up_to_the_bounds_load(write_card):
+    for card in (
+        sized(persons=1000, sessions=10, train_per_session=200, test_per_session=1000),
+        sized(sessions=100, train_per_session=1, test_per_session=1),
+        sized(sessions=50, train_per_session=1000, test_per_session=747),  # 1 GiB less 376 KiB
+    ):
+        assert load_card(write_card(card)).data["source"] == card["source"]
+    with pytest.raises(CardError, match=r"source: .* 87381 images of 32 px; these are 87400 \(50 sessions x 1748\)"):
+        load_card(write_card(sized(sessions=50, train_per_session=1000, test_per_session=748)))
+
+
+def test_an_error_quotes_at_most_a_few_dozen_characters_on_one_line(write_card):
+    for card in (
+        edited(FACEWORLD, "description", ["x" * 100] * 100),
+        edited(FACEWORLD, "description", {"deep": [[[["x" * 10_000]]]]}),
+        edited(FACEWORLD, "source.kind", "video\n" * 1000),
+        edited(FACEWORLD, "line one\nline two " * 500, 1),
+        edited(FACEWORLD, "protocol", {"lr": "x" * 10_000}),
+    ):  # each under the 16 KiB of a card
+        with pytest.raises(CardError) as error:
+            load_card(write_card(card))
+        message = str(error.value)
+        assert "\n" not in message and len(message) < len(str(write_card(card))) + 200
+
+
+BILLION_LAUGHS = "\n".join(
+    ["a: &a [lol, lol, lol, lol, lol, lol, lol, lol, lol]"]
+    + [f"{chr(98 + n)}: &{chr(98 + n)} [{', '.join([f'*{chr(97 + n)}'] * 9)}]" for n in range(8)]
+    + ["description: *i"]
+)
+
+YAML_LIMITS = [
+    # (id, card text, words in the one-line error)
+    ("an alias bomb", BILLION_LAUGHS, "not valid YAML at line 2: an alias (*name) is not allowed in a card"),
+    ("one alias", "description: &d hello\nprotocol: {lr: *d}", "line 2: an alias (*name) is not allowed"),
+    ("a merge key", "protocol: {<<: {lr: 1}}", "line 1: a merge key (<<) is not allowed"),
+    ("deep nesting", "description: " + "[" * 1000 + "]" * 1000, "line 1: nested more than 16 levels deep"),
+    ("a 5000-digit integer", "resolution: " + "9" * 5000, "line 1: an integer of more than 20 characters"),
+    ("a base-60 integer", "resolution: " + ":".join(["59"] * 3000), "an integer of more than 20 characters"),
+    ("an impossible date", "description: 2001-02-30", "line 1: cannot read this value: day is out of range"),
+    ("a tag on the wrong value", "description: !!bool maybe", "line 1: cannot read this value"),
+    ("an escaped lone surrogate", 'description: "\\ud800"', "line 1: a string holding NUL or a lone surrogate"),
+    ("an escaped NUL", 'source: {kind: folder, root: "a\\0b"}', "line 1: a string holding NUL"),
+    ("an unhashable key", "? [1, 2]\n: 3", "line 1: found unhashable key"),
+    ("a control character", "description: ok\nresolution: \x01", "line 2: character #x0001 is not allowed"),
+    ("a huge card", "description: " + "x" * 20_000, "too large: a card is at most 16 KiB"),
+]
+
+
+@pytest.mark.parametrize("text, words", [case[1:] for case in YAML_LIMITS], ids=[case[0] for case in YAML_LIMITS])
+def test_yaml_beyond_a_cards_needs_is_refused_at_once_on_one_line(tmp_path, text, words):
+    import time
+
+    card = tmp_path / "card.yaml"
+    card.write_text(text + "\n")
+    start = time.perf_counter()
+    with pytest.raises(CardError) as error:
+        load_card(card)
+    assert time.perf_counter() - start < 1.0
+    message = str(error.value)
+    assert message.startswith(f"{card}: ") and words in message
+    assert "\n" not in message and len(message) < len(str(card)) + 200

@@ -8,10 +8,21 @@ A card is validated on load against :class:`CardSchema`, a pydantic model with o
 (a section is a nested model; ``source`` is one of :data:`SOURCES`, picked by ``source.kind``):
 an unknown key, a missing key, a value of the wrong type (strictly: ``true`` is not ``1``) or an
 impossible value raises :class:`CardError`, whose message names the file and the key.
-Validation fills in defaults; a section whose keys all have defaults may be left out. The card
-hash (:attr:`Card.sha256`) is the sha256 of the canonical JSON of the validated card (keys
-sorted, no spaces, UTF-8), so two cards that validate to the same content have the same hash.
-Adding a section to the card format is adding one field to :class:`CardSchema`.
+Validation fills in defaults; a section whose keys all have defaults may be left out. Numbers are
+finite (no ``.nan``, no ``.inf``). A FaceWorld card's sizes have upper bounds (:data:`MOST`) that
+keep a person's images, held in memory as float32 tensors, to at most
+:data:`MOST_PERSON_BYTES` (1 GiB); a refused size is told with the memory it would take.
+
+A card file is read as YAML (:class:`_Loader`) within limits that plain YAML lacks: at most
+:data:`MOST_CARD_BYTES`, no aliases (``*name``: an alias to a nested anchor can expand
+exponentially, the "billion laughs"; cards have no use for them), at most :data:`MOST_DEPTH`
+levels of nesting, no merge keys (``<<``), integers of at most 20 characters, text without NUL
+or lone surrogates, no key given twice in one mapping. Every error is one line, and a value it
+quotes is cut to a few dozen characters (:func:`_quote`).
+
+The card hash (:attr:`Card.sha256`) is the sha256 of the canonical JSON of the validated card
+(keys sorted, no spaces, UTF-8), so two cards that validate to the same content have the same
+hash. Adding a section to the card format is adding one field to :class:`CardSchema`.
 """
 
 from __future__ import annotations
@@ -19,6 +30,8 @@ from __future__ import annotations
 import hashlib
 import json
 import re
+import reprlib
+from collections.abc import Hashable
 from dataclasses import dataclass, fields
 from importlib.resources import files
 from pathlib import Path
@@ -36,9 +49,29 @@ Number = int | float
 
 
 class _Section(BaseModel):
-    """A part of a card: unknown keys refused, strict types, left-out keys given their defaults."""
+    """A part of a card: unknown keys refused, strict types, finite numbers, left-out keys given
+    their defaults."""
 
-    model_config = ConfigDict(extra="forbid", strict=True, validate_default=True)
+    model_config = ConfigDict(
+        extra="forbid", strict=True, validate_default=True, allow_inf_nan=False
+    )
+
+
+MOST = {"persons": 1000, "sessions": 100, "train_per_session": 1000, "test_per_session": 1000}
+"""The most of each size of a FaceWorld card; the reference protocol has 5 persons x 10 sessions x
+(20 + 20) images. Each person is a run of its own; a run scores every seen session after each
+session (sessions x (sessions + 1) / 2 session scorings); 1000 images of 256 px take 750 MiB."""
+
+MOST_PERSON_BYTES = 2**30
+"""The most memory a person's images may take as float32 tensors (3 x side**2 x 4 bytes each):
+a scenario keeps the last 8 persons read in memory, so at most 8 GiB."""
+
+MOST_CARD_BYTES = 16 * 2**10
+"""The largest card file: a card is a few hundred bytes, and PyYAML reads a dense one (a long
+flow list) at about 40 KiB/s."""
+
+MOST_DEPTH = 16
+"""The most levels of nesting in a card's YAML (a card has 2)."""
 
 
 class FaceWorldSource(_Section):
@@ -46,10 +79,16 @@ class FaceWorldSource(_Section):
 
     kind: Literal["faceworld"]
     world_seed: int = Field(ge=0, description="another seed gives other persons")
-    persons: int = Field(ge=1, description="persons '0' .. 'persons-1'")
-    sessions: int = Field(ge=1, description="sessions per person, in stream order")
-    train_per_session: int = Field(ge=1, description="training images per session")
-    test_per_session: int = Field(ge=1, description="test images per session")
+    persons: int = Field(ge=1, le=MOST["persons"], description="persons '0' .. 'persons-1'")
+    sessions: int = Field(
+        ge=1, description=f"sessions per person, in stream order; at most {MOST['sessions']}"
+    )
+    train_per_session: int = Field(
+        ge=1, description=f"training images per session; at most {MOST['train_per_session']}"
+    )
+    test_per_session: int = Field(
+        ge=1, description=f"test images per session; at most {MOST['test_per_session']}"
+    )
 
 
 class FolderSource(_Section):
@@ -99,22 +138,93 @@ class CardSchema(_Section):
 
 CARD_SUFFIXES = (".yaml", ".yml")
 
-_WORDS = {int: "an integer", Number: "a number", str: "a string"}
+_WORDS = {int: "an integer", Number: "a finite number", str: "a string"}
 _UNKNOWN_KEY = ("extra_forbidden", "invalid_key")  # pydantic's errors for a key not in the format
+_NAME = re.compile(r"[\w-]{1,40}")
+"""A key an error names as written; any other key is named by its :func:`_quote`."""
+_NOT_TEXT = re.compile("[\x00\ud800-\udfff]")
+"""What a YAML escape can put in a string but UTF-8 text cannot hold: NUL, a lone surrogate."""
+_CUT = reprlib.Repr()  # a repr cut inside a value: long strings, lists, mappings, deep nesting
+_CUT.maxstring = _CUT.maxother = 40
+_CUT.maxlist = _CUT.maxdict = _CUT.maxset = _CUT.maxfrozenset = 4
+_CUT.maxlevel = 2
+
+
+def _quote(value) -> str:
+    """What an error quotes of a value: its repr, on one line, cut to at most 60 characters."""
+    return _cut(_CUT.repr(value), 60)
+
+
+def _cut(text: str, most: int) -> str:
+    """``text`` cut to ``most`` characters, the last three of a cut text '...'."""
+    return text if len(text) <= most else text[: most - 3] + "..."
 
 
 class _Loader(yaml.SafeLoader):
     """PyYAML's safe loader, reading exponent numbers without a dot (``3e-4``) as floats, as
-    YAML 1.2 does (PyYAML's YAML 1.1 reads them as strings), and refusing a key given twice in
-    one mapping (PyYAML would keep the last value silently)."""
+    YAML 1.2 does (PyYAML's YAML 1.1 reads them as strings), and refusing what a card has no use
+    for (module doc): an alias or a merge key (``<<``), nesting deeper than :data:`MOST_DEPTH`,
+    an integer of more than 20 characters (PyYAML computes ``1:2:3:...`` in base 60 with no
+    bound), a string holding NUL or a lone surrogate, a key given twice in one mapping (PyYAML
+    would keep the last value silently). A value PyYAML's constructors fail on (``2001-02-30``,
+    ``!!bool x``) is a ``ConstructorError`` at its line. ``depth``: how many nodes enclose the one
+    being composed."""
+
+    def __init__(self, stream):
+        super().__init__(stream)
+        self.depth = 0
+
+    def compose_node(self, parent, index):
+        event = self.peek_event()
+        if isinstance(event, yaml.AliasEvent):
+            raise yaml.composer.ComposerError(
+                None, None, "an alias (*name) is not allowed in a card: write the value out",
+                event.start_mark)
+        if self.depth == MOST_DEPTH:
+            raise yaml.composer.ComposerError(
+                None, None, f"nested more than {MOST_DEPTH} levels deep", event.start_mark)
+        self.depth += 1
+        node = super().compose_node(parent, index)
+        self.depth -= 1
+        return node
+
+    def construct_object(self, node, deep=False):
+        try:
+            return super().construct_object(node, deep=deep)
+        except yaml.YAMLError:
+            raise
+        except Exception as error:  # PyYAML's constructors fail in many ways on odd values
+            raise yaml.constructor.ConstructorError(
+                None, None, f"cannot read this value: {error}", node.start_mark) from None
+
+    def construct_scalar(self, node):
+        value = super().construct_scalar(node)
+        if _NOT_TEXT.search(value):
+            raise yaml.constructor.ConstructorError(
+                None, None, "a string holding NUL or a lone surrogate (\\ud800-\\udfff) is not "
+                "text", node.start_mark)
+        return value
+
+    def construct_yaml_int(self, node):
+        if len(self.construct_scalar(node).replace("_", "")) > 20:
+            raise yaml.constructor.ConstructorError(
+                None, None, "an integer of more than 20 characters", node.start_mark)
+        return super().construct_yaml_int(node)
 
     def construct_mapping(self, node, deep=False):
         seen = set()
-        for key_node, _ in node.value:
+        pairs = node.value if isinstance(node, yaml.MappingNode) else ()  # else PyYAML's error
+        for key_node, _ in pairs:
+            if key_node.tag == "tag:yaml.org,2002:merge":
+                raise yaml.constructor.ConstructorError(
+                    None, None, "a merge key (<<) is not allowed in a card", key_node.start_mark)
             key = self.construct_object(key_node, deep=deep)
+            if not isinstance(key, Hashable):
+                break  # PyYAML's construct_mapping refuses it
             if key in seen:
                 raise yaml.constructor.ConstructorError(
-                    None, None, f"the key '{key}' is given twice in one mapping", key_node.start_mark)
+                    None, None, f"the key {_quote(key)} is given twice in one mapping",
+                    key_node.start_mark)
             seen.add(key)
         return super().construct_mapping(node, deep=deep)
 
@@ -122,6 +232,7 @@ class _Loader(yaml.SafeLoader):
 _Loader.add_implicit_resolver(
     "tag:yaml.org,2002:float", re.compile(r"^[-+]?[0-9]+[eE][-+]?[0-9]+$"), list("-+0123456789")
 )
+_Loader.add_constructor("tag:yaml.org,2002:int", _Loader.construct_yaml_int)
 
 
 class CardError(FacebenchError):
@@ -178,24 +289,73 @@ def load_card(name_or_path: str | Path) -> Card:
     """Find, read and validate a card."""
     path = card_path(name_or_path)
     try:
-        raw = yaml.load(path.read_text(encoding="utf-8"), Loader=_Loader)
-    except yaml.YAMLError as error:
-        mark = getattr(error, "problem_mark", None)
-        line = f" at line {mark.line + 1}" if mark else ""
-        problem = getattr(error, "problem", error)
-        raise CardError(path, "", f"not valid YAML{line}: {problem}") from None
+        with path.open("rb") as file:
+            content = file.read(MOST_CARD_BYTES + 1)
+        if len(content) > MOST_CARD_BYTES:
+            raise CardError(path, "", f"too large: a card is at most {MOST_CARD_BYTES >> 10} KiB")
+        text = content.decode("utf-8")
     except (OSError, UnicodeDecodeError) as error:
         raise CardError(path, "", f"cannot read the card: {error}") from None
     try:
-        content = CardSchema.model_validate({} if raw is None else raw)
+        raw = yaml.load(text, Loader=_Loader)
+    except yaml.YAMLError as error:
+        raise CardError(path, "", f"not valid YAML{_yaml_problem(error, text)}") from None
+    try:
+        data = CardSchema.model_validate({} if raw is None else raw).model_dump()
     except ValidationError as error:
         raise _card_error(path, error) from None
-    return Card(path, content.model_dump())
+    _check_size(path, data)
+    return Card(path, data)
+
+
+def _yaml_problem(error: yaml.YAMLError, text: str) -> str:
+    """Where and what PyYAML found wrong in ``text``, on one line: ' at line 3: found ...'."""
+    if isinstance(error, yaml.reader.ReaderError):  # a character YAML does not allow
+        line = text.count("\n", 0, error.position) + 1
+        return f" at line {line}: character #x{error.character:04x} is not allowed"
+    where = f" at line {error.problem_mark.line + 1}" if error.problem_mark else ""
+    return f"{where}: {_cut(' '.join(str(error.problem).split()), 100)}"  # on one line
+
+
+def _check_size(path: Path, data: dict) -> None:
+    """Refuse a validated FaceWorld card with a size over :data:`MOST` or whose person's images
+    would take more than :data:`MOST_PERSON_BYTES`, telling the memory the size would take."""
+    source, side = data["source"], data["resolution"]
+    if source["kind"] != "faceworld":
+        return
+    image_bytes = 3 * side * side * 4
+    per_session = source["train_per_session"] + source["test_per_session"]
+    per_person = source["sessions"] * per_session
+    for key, images in (
+        ("sessions", per_person),
+        ("train_per_session", source["train_per_session"]),
+        ("test_per_session", source["test_per_session"]),
+    ):
+        if source[key] > MOST[key]:
+            of = f"{source[key]} sessions of {per_session}" if key == "sessions" else str(images)
+            raise CardError(
+                path, f"source.{key}", f"at most {MOST[key]}; got {source[key]} ({of} images of "
+                f"{side} px take {_gib(images * image_bytes)} as float32)"
+            )
+    if per_person * image_bytes > MOST_PERSON_BYTES:
+        raise CardError(
+            path, "source", f"a person's images take at most {_gib(MOST_PERSON_BYTES)} as float32, "
+            f"{MOST_PERSON_BYTES // image_bytes} images of {side} px; these are {per_person} "
+            f"({source['sessions']} sessions x {per_session}), {_gib(per_person * image_bytes)}: "
+            "fewer sessions or images, or a lower resolution"
+        )
+
+
+def _gib(size: int) -> str:
+    """A number of bytes in GiB, to 3 significant digits: '4.58 GiB'."""
+    return f"{size / 2**30:.3g} GiB"
 
 
 def _card_error(path: Path, error: ValidationError) -> CardError:
-    """The first problem of a card that fails validation, an unknown key before any other."""
-    first = min(error.errors(), key=lambda problem: problem["type"] not in _UNKNOWN_KEY)
+    """The first problem of a card that fails validation: an unknown key before an impossible
+    value before a wrong type (so a number's ``.nan`` is told as not finite, not as not an
+    integer, the other of ``int | float``)."""
+    first = min(error.errors(), key=_rank)
     kind, value = first["type"], first["input"]
     key, field, section = _locate(first["loc"])
     if kind in _UNKNOWN_KEY:
@@ -203,14 +363,22 @@ def _card_error(path: Path, error: ValidationError) -> CardError:
     elif kind == "union_tag_not_found":  # no source.kind
         key, problem = f"{key}.kind", f"missing (one of: {', '.join(SOURCES)})"
     elif kind == "union_tag_invalid":  # a source.kind not in SOURCES
-        key, problem = f"{key}.kind", f"must be one of {', '.join(SOURCES)}; got {value['kind']!r}"
+        key = f"{key}.kind"
+        problem = f"must be one of {', '.join(SOURCES)}; got {_quote(value['kind'])}"
     elif kind == "missing":
         problem = f"missing ({_describe(field)})"
     elif kind.endswith("_type"):
-        problem = f"expected {_describe(field)}, got {value!r}"
+        problem = f"expected {_describe(field)}, got {_quote(value)}"
     else:
-        problem = f"must be {_describe(field)}; got {value!r}"
+        problem = f"must be {_describe(field)}; got {_quote(value)}"
     return CardError(path, key, problem)
+
+
+def _rank(problem: dict) -> int:
+    """The order in which :func:`_card_error` tells problems: unknown key, value, type."""
+    if problem["type"] in _UNKNOWN_KEY:
+        return 0
+    return 2 if problem["type"].endswith("_type") else 1
 
 
 def _locate(loc: tuple) -> tuple[str, FieldInfo | None, type[BaseModel] | None]:
@@ -222,7 +390,7 @@ def _locate(loc: tuple) -> tuple[str, FieldInfo | None, type[BaseModel] | None]:
         if not hasattr(section, "model_fields"):  # past a value: the rest names its type's members
             break
         field = section.model_fields.get(part)
-        keys.append(str(part))
+        keys.append(part if isinstance(part, str) and _NAME.fullmatch(part) else _quote(part))
         if field is None:
             break
         # after a field with variants comes the variant's tag, which is no key of the card

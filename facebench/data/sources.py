@@ -8,6 +8,16 @@ Definitions:
 - A *frame* number names an image within its session: train images first, then test images.
   FaceWorld renders train frames 0..n_train-1 and test frames n_train..n_train+n_test-1; a
   folder session numbers its files in name order, train files first.
+
+A photo is read at 8 bits per channel, whatever its mode, before it is cropped and resized:
+16-bit grey (modes ``I;16``, ``I;16B``, ``I;16L``, ``I;16N``, and ``I`` with values in
+0..65535) is scaled to 8 bits (``round(v / 257)``), so 65535 is white, not every value above
+255; a palette (``P``), grey (``L``, ``1``), CMYK or YCbCr image becomes RGB. Transparency (an
+alpha channel, ``RGBA``/``LA``/``PA``, or a transparent colour, PNG's ``tRNS``) is composited on
+mid-grey, :data:`BACKGROUND` (the middle of [0, 1]: no hidden colour is further from it than
+half the range), with a warning naming the file where any pixel has alpha < 255: the training
+images hold the grey where the photo is see-through. An ``I`` image with values outside
+0..65535 and a floating-point (``F``) image are unreadable images: their scale is unknown.
 """
 
 from __future__ import annotations
@@ -25,6 +35,10 @@ from facebench.data.cards import Card
 from facebench.errors import FacebenchError
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp")
+BACKGROUND = (128, 128, 128)
+"""The colour transparent pixels are composited on (module doc)."""
+SIXTEEN_BIT_MODES = ("I;16", "I;16B", "I;16L", "I;16N", "I")
+"""PIL's modes of 16-bit grey (``I``: 32-bit integers, read as 16-bit where they fit)."""
 
 
 class DataError(FacebenchError):
@@ -88,10 +102,11 @@ class FaceWorldSource:
 class FolderSource:
     """Real photos in ``root/<person>/<session>/{train,test}/*.{png,jpg,jpeg,webp}``.
 
-    Persons and sessions are the sub-folders, in name order. Each image is converted to RGB,
-    turned upright by its EXIF orientation, centre-cropped to a square and resized to
-    ``resolution``. An unreadable file is an error, or with ``on_bad_image="skip"`` a warning
-    and the file left out. A session without train or without test images is an error.
+    Persons and sessions are the sub-folders, in name order. Each image is turned upright by its
+    EXIF orientation, converted to 8-bit RGB (module doc: 16-bit scaled, transparency on
+    mid-grey), centre-cropped to a square and resized to ``resolution``. An unreadable file is
+    an error, or with ``on_bad_image="skip"`` a warning and the file left out. A session
+    without train or without test images is an error.
     """
 
     root: Path
@@ -144,7 +159,7 @@ class FolderSource:
         try:
             with Image.open(path) as image:
                 square = ImageOps.fit(
-                    ImageOps.exif_transpose(image).convert("RGB"),
+                    _rgb(ImageOps.exif_transpose(image), path),
                     (self.resolution, self.resolution),
                     method=Image.Resampling.LANCZOS,
                 )
@@ -171,6 +186,45 @@ def source_of(card: Card) -> Source:
         return FaceWorldSource(resolution=resolution, **params)
     root = card.path.parent / Path(params["root"]).expanduser()
     return FolderSource(root.resolve(), resolution, params["on_bad_image"])
+
+
+def _rgb(image: Image.Image, path: Path) -> Image.Image:
+    """``image`` (read from ``path``) as 8-bit RGB, 16-bit grey scaled and transparency
+    composited on :data:`BACKGROUND` with a warning (module doc); ValueError for a mode whose
+    scale is unknown."""
+    if image.mode == "F":
+        raise ValueError(
+            "a floating-point (mode F) image has no known scale: save it as 8- or 16-bit"
+        )
+    if image.mode in SIXTEEN_BIT_MODES:
+        image = _grey8(image)
+    if not image.has_transparency_data:
+        return image.convert("RGB")
+    rgba = image.convert("RGBA")
+    alpha = np.asarray(rgba.getchannel("A"))
+    if alpha.min() < 255:
+        warnings.warn(
+            f"{path}: {np.mean(alpha < 255):.1%} of the pixels are transparent (alpha < 255); "
+            f"composited on mid-grey {BACKGROUND}"
+        )
+    background = Image.new("RGBA", rgba.size, (*BACKGROUND, 255))
+    return Image.alpha_composite(background, rgba).convert("RGB")
+
+
+def _grey8(image: Image.Image) -> Image.Image:
+    """A 16-bit grey image as 8-bit grey (``L``; ``LA`` where a grey value is transparent, PNG's
+    tRNS): v -> round(v / 257); ValueError where values are outside 0..65535."""
+    values = np.asarray(image).astype(np.int64)
+    if values.min() < 0 or values.max() > 65535:
+        raise ValueError(
+            f"a mode {image.mode} image with values from {values.min()} to {values.max()}: only "
+            "16-bit values (0..65535) are read"
+        )
+    grey = Image.fromarray(np.rint(values / 257).astype(np.uint8))
+    if "transparency" not in image.info:
+        return grey
+    alpha = np.where(values == image.info["transparency"], 0, 255).astype(np.uint8)
+    return Image.merge("LA", (grey, Image.fromarray(alpha)))
 
 
 def _subfolders(folder: Path) -> list[Path]:
