@@ -45,7 +45,8 @@ def test_preview_of_a_folder_scenario(tmp_path, write_card):
 
 @pytest.fixture
 def bad_card(write_card):
-    return write_card({"source": {"kind": "faceworld", "world_seed": "zero"}}, "bad")
+    return write_card({"source": {"kind": "faceworld", "world_seed": "zero", "persons": 1, "sessions": 1,
+                                  "train_per_session": 1, "test_per_session": 1}}, "bad")
 
 
 ERRORS = [
