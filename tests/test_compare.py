@@ -15,7 +15,7 @@ from facebench.board import render as tables
 from facebench.cli import main
 from facebench.board.compare import compare
 
-SCENARIO = "faceworld-quick"
+SCENARIO = "faceworld"  # 5 persons: the boards' persons 0-2 are its persons
 # er-new: far better than every board row at K=3, far worse at K=5.
 NEW = {"er-new": ([3], 4.0, 0.2)}
 WORSE = {"er-new": ([5], -2.0, 2.0)}
@@ -24,9 +24,9 @@ WORSE = {"er-new": ([5], -2.0, 2.0)}
 @pytest.fixture(scope="module")
 def dirs(tmp_path_factory):
     board, mine = tmp_path_factory.mktemp("board"), tmp_path_factory.mktemp("mine")
-    fake_results.write_board(board)
-    fake_results.write_board(mine, NEW)
-    fake_results.write_board(mine, WORSE)
+    fake_results.write_board(board, scenario=SCENARIO)
+    fake_results.write_board(mine, NEW, scenario=SCENARIO)
+    fake_results.write_board(mine, WORSE, scenario=SCENARIO)
     return mine / SCENARIO, board / SCENARIO
 
 
@@ -66,14 +66,14 @@ def test_baselines_are_the_rows_of_the_same_k_and_those_without_a_buffer(dirs):
 
 def test_only_pairs_on_both_sides_are_compared(tmp_path, dirs):
     _, board = dirs
-    fake_results.write_board(tmp_path, NEW, persons=("1", "2"))
+    fake_results.write_board(tmp_path, NEW, persons=("1", "2"), scenario=SCENARIO)
     differences = compare(tmp_path / SCENARIO, board).differences
     assert differences["n"].eq(2).all()
 
 
 def test_one_pair_gives_a_difference_without_interval_or_test(tmp_path, dirs):
     _, board = dirs
-    fake_results.write_board(tmp_path, NEW, persons=("0",))
+    fake_results.write_board(tmp_path, NEW, persons=("0",), scenario=SCENARIO)
     differences = compare(tmp_path / SCENARIO, board).differences
     assert differences["n"].eq(1).all() and differences["p"].isna().all() and differences["ci95"].isna().all()
     assert differences["difference"].notna().all()
@@ -81,9 +81,9 @@ def test_one_pair_gives_a_difference_without_interval_or_test(tmp_path, dirs):
 
 def test_results_of_another_scenario_are_refused(tmp_path, dirs):
     _, board = dirs
-    fake_results.write_board(tmp_path, NEW, persons=("0",), scenario="faceworld")
-    with pytest.raises(lb.LeaderboardError, match=r"er-new-k3/person0-seed0.json: scenario: 'faceworld'"):
-        compare(tmp_path / "faceworld", board)
+    fake_results.write_board(tmp_path, NEW, persons=("0",), scenario="faceworld-quick")
+    with pytest.raises(lb.LeaderboardError, match=r"er-new-k3/person0-seed0.json: scenario: 'faceworld-quick'"):
+        compare(tmp_path / "faceworld-quick", board)
 
 
 def test_compare_command(dirs, capsys):
@@ -103,7 +103,7 @@ def test_compare_command(dirs, capsys):
 
 def test_a_baseline_without_common_person_and_seed_is_listed_without_numbers(tmp_path, dirs):
     _, board = dirs
-    fake_results.write_board(tmp_path, NEW, persons=("0",), seeds=(9,))
+    fake_results.write_board(tmp_path, NEW, persons=("0",), seeds=(9,), scenario=SCENARIO)
     comparison = compare(tmp_path / SCENARIO, board)
     assert comparison.differences["n"].eq(0).all() and comparison.differences["difference"].isna().all()
     assert set(comparison.differences["baseline"]) == {"naive", "joint", "er-rand", "er-hull"}

@@ -4,6 +4,7 @@ import io
 import json
 import math
 import shutil
+import time
 
 import numpy as np
 import pandas as pd
@@ -15,17 +16,20 @@ import fake_results
 from facebench.board import aggregate as ag
 from facebench.board import load as lb
 from facebench.board import render as tables
-from facebench.data.cards import Card
+from facebench.board import schema
+from facebench.board.compare import compare
+from facebench.data.cards import Card, CardSchema
 from facebench.cli import main
+from facebench.protocol import SCORES
 
-SCENARIO = "faceworld-quick"
+SCENARIO = "faceworld"  # 5 persons, 10 sessions: the board's persons 0-2 are its persons
 
 
 @pytest.fixture(scope="module")
 def board_dir(tmp_path_factory):
     """A valid board: naive, joint, er-rand and er-hull at K 3 and 5; persons 0-2, seed 0."""
     out = tmp_path_factory.mktemp("results")
-    fake_results.write_board(out)
+    fake_results.write_board(out, scenario=SCENARIO)
     return out / SCENARIO
 
 
@@ -73,7 +77,7 @@ def test_rows_are_ranked_within_each_k_by_reconstruction_aip_of_perceptual_dista
 
 
 def test_a_row_of_one_run_has_no_interval_and_shows_it(tmp_path):
-    fake_results.write_board(tmp_path, persons=("0",))
+    fake_results.write_board(tmp_path, persons=("0",), scenario=SCENARIO)
     board = lb.load(tmp_path / SCENARIO)
     table = ag.aggregate(board)
     assert table["n"].eq(1).all() and table["recon_perceptual_aip_x10_ci95"].isna().all()
@@ -115,7 +119,7 @@ def test_the_terminal_table_has_a_section_per_k(board_dir):
     console = Console(file=io.StringIO(), width=220, record=True)
     console.print(tables.rich_table(board, ag.aggregate(board)))
     text = console.export_text()
-    assert "faceworld-quick leaderboard" in text and "rec. perceptual" in text and "forgetting ×10 ↓" in text
+    assert "faceworld leaderboard" in text and "rec. perceptual" in text and "forgetting ×10 ↓" in text
     assert [line.split()[:3] for line in text.splitlines() if line.split()[:1] in (["-"], ["3"], ["5"])] == [
         ["-", "1", "joint"], ["-", "2", "naive"], ["3", "1", "er-hull"], ["3", "2", "er-rand"],
         ["5", "1", "er-hull"], ["5", "2", "er-rand"]]
@@ -155,6 +159,14 @@ def _entry(score, t, k, value):
     return spoil
 
 
+def _drop_last_session(data):
+    """The run as if its last session had not been run: 9 x 9 matrices and their summaries."""
+    data["sessions"] = 9
+    for name, entry in data["scores"].items():
+        matrix = np.array(entry["matrix"], dtype=float)[:9, :9]
+        data["scores"][name] = schema.score_entry(matrix, *SCORES[name])
+
+
 BAD = {
     "other schema version": (_set("schema", "facebench.result/3"),
                              "schema: 'facebench.result/3', expected 'facebench.result/2'"),
@@ -177,13 +189,44 @@ BAD = {
                                          "scores.recon_perceptual.aip: 0.01, but the matrix gives"),
     "wrong direction": (_set("scores.recon_identity.direction", "lower"),
                         "scores.recon_identity.direction: 'lower', expected 'higher'"),
-    "card of another hash than the stock card": (_restamp_card, "differs from stock card 'faceworld-quick'"),
+    "card of another hash than the stock card": (_restamp_card, "differs from stock card 'faceworld'"),
     "card hash that is not the card's": (_set("scenario.card.resolution", 32),
                                          "is not the hash of the card in the file"),
     "no commit": (_set("provenance.git_commit", None), "provenance.git_commit: not recorded"),
     "no torch version": (_unset("provenance.torch"), "provenance.torch: missing"),
     "seed as text": (_set("seed", "0"), "seed: expected an integer, got '0'"),
+    "seed beyond a run seed": (_set("seed", 2**32), f"seed: must be at most {2**32 - 1}, got {2**32}"),
+    "not finite under a key with a dot": (_set("provenance.protocol", {"a.b": float("nan")}),
+                                          "provenance.protocol['a.b']: not a finite number: nan"),
     "missing score": (_unset("scores.synth_identity"), "scores.synth_identity: missing"),
+    # numbers are numbers: no string or boolean is read as one
+    "number as text in a matrix": (_entry("recon_perceptual", 1, 0, "0.12"),
+                                   "scores.recon_perceptual.matrix[1][0]: expected a number, got '0.12'"),
+    "boolean in a matrix": (_entry("recon_perceptual", 1, 0, True),
+                            "scores.recon_perceptual.matrix[1][0]: expected a number, got True"),
+    "buffer_size as a boolean": (_set("strategy.params.buffer_size", True),
+                                 "strategy.params.buffer_size: expected an integer, got True"),
+    "buffer_size zero": (_set("strategy.params.buffer_size", 0),
+                         "strategy.params.buffer_size: must be at least 1, got 0"),
+    "buffer_size null": (_set("strategy.params.buffer_size", None), "strategy.params.buffer_size: not recorded"),
+    "buffer_size beyond int64": (_set("strategy.params.buffer_size", 2**63),
+                                 f"strategy.params.buffer_size: must be at most {2**63 - 1}, got {2**63}"),
+    "a parameter that is a list": (_set("strategy.params.policy", ["hull"]),
+                                   "strategy.params.policy: expected a string, a number, true, false or null, "
+                                   "got ['hull']"),
+    "memory items as a boolean": (_set("memory.items", True), "memory.items: expected an integer, got True"),
+    "strategy name not a registry name": (_set("strategy.name", "ER Rand"),
+                                          "strategy.name: must match ^[a-z0-9][a-z0-9._-]*$, got 'ER Rand'"),
+    "card of another format": (_set("scenario.card.source.sessions", "10"),
+                               "scenario.card.source.sessions: expected an integer, got '10'"),
+    "text that is not text": (_set("provenance.host", "\ud800"),
+                              "provenance.host: not text (a lone surrogate): '\\ud800'"),
+    # a run is of its card: the card's sessions, one of the card's persons
+    "the last session dropped": (_drop_last_session, "sessions: 9, but the card has 10 sessions"),
+    "a person the card does not have": (_set("person", "7"),
+                                        "person: '7' is not a person of the card ('0' .. '4')"),
+    "a person written otherwise": (_set("person", "01"),
+                                   "person: '01' is not a person of the card ('0' .. '4')"),
 }
 TARGET = "er-rand-k3/person1-seed0.json"
 
@@ -211,12 +254,52 @@ def _assert_skipped(folder, path, problems):
     assert json.loads(tables.as_json(board, table))["skipped"] == list(problems)
 
 
+def _rewrite(spoil):
+    def write(path):
+        data = read(path)
+        spoil(data)
+        path.write_text(json.dumps(data))
+    return write
+
+
+# Files that passed the check, then crashed leaderboard and compare (a TypeError; a
+# RecursionError that crashed the check too).
+CRASHED = {
+    "buffer_size as text": (_rewrite(_set("strategy.params.buffer_size", "3")),
+                            "strategy.params.buffer_size: expected an integer, got '3'"),
+    "buffer_size as a fraction": (_rewrite(_set("strategy.params.buffer_size", 3.5)),
+                                  "strategy.params.buffer_size: expected an integer, got 3.5"),
+    "buffer_size in a list": (_rewrite(_set("strategy.params.buffer_size", [3])),
+                              "strategy.params.buffer_size: expected an integer, got [3]"),
+    "memory as text": (_rewrite(_set("memory", "lots")), "memory: expected an object, got 'lots'"),
+    "memory items as text": (_rewrite(_set("memory.items", "abc")), "memory.items: expected an integer, got 'abc'"),
+    "a 200,000-deep array": (lambda path: path.write_text("[" * 200_000 + "]" * 200_000),
+                             "nested deeper than the 32 levels a result file may have"),
+}
+
+
+@pytest.mark.parametrize("case", CRASHED)
+def test_a_file_that_crashed_the_board_fails_the_check_and_is_skipped_by_both_views(copy, case, capsys):
+    write, expected = CRASHED[case]
+    path = copy / TARGET
+    write(path)
+    problems = lb.check(copy)
+    assert problems == [f"{path}: {expected}"]
+    _assert_skipped(copy, path, problems)
+    assert main(["compare", str(copy), "--against", str(copy), "--format", "json"]) == 0
+    assert json.loads(capsys.readouterr().out)["ranks"]
+    assert compare(copy, copy).board.skipped == tuple(problems)
+
+
 @pytest.mark.parametrize("text, expected", [
     (lambda full: full[: len(full) // 2], "not valid JSON (truncated or corrupt?)"),
     (lambda full: "{\x00garbage", "not valid JSON (truncated or corrupt?)"),
     (lambda full: "", "empty file"),
     (lambda full: "[1, 2]", "not a result file: expected a JSON object"),
-], ids=["truncated", "corrupt", "empty", "not an object"])
+    (lambda full: "[" * 33 + "]" * 33, "nested deeper than the 32 levels a result file may have"),
+    (lambda full: "[" + "1" * 5000 + "]", "not valid JSON: Exceeds the limit (4300 digits)"),
+    (lambda full: full.ljust(lb.MAX_BYTES + 1), f"{lb.MAX_BYTES + 1} bytes, over the {lb.MAX_BYTES}"),
+], ids=["truncated", "corrupt", "empty", "not an object", "too deep", "too long an integer", "too large"])
 def test_unreadable_json_is_named(copy, text, expected):
     path = copy / TARGET
     path.write_text(text(path.read_text()))
@@ -225,22 +308,70 @@ def test_unreadable_json_is_named(copy, text, expected):
     _assert_skipped(copy, path, problems)
 
 
+def test_a_file_exactly_as_deep_as_the_limit_is_read(tmp_path):
+    path = tmp_path / "deep.json"
+    path.write_text("[" * lb.MAX_DEPTH + "]" * lb.MAX_DEPTH)
+    assert lb.depth(path.read_text()) == lb.MAX_DEPTH
+    data, unreadable = lb.read(path)
+    assert unreadable is None and json.dumps(data) == path.read_text()
+
+
+def test_depth_counts_the_brackets_outside_strings_in_linear_time():
+    assert lb.depth('{"a": "[[[{", "b": [[1], "\\"[", "]"]}') == 3
+    started = time.perf_counter()
+    assert lb.depth('"' + '\\"' * 1_000_000) == 0  # one unterminated string: read once, not once per quote
+    assert time.perf_counter() - started < 5
+
+
 def test_a_joint_matrix_must_be_one_row(copy):
     path = copy / "joint/person0-seed0.json"
     data = read(path)
     data["scores"]["recon_perceptual"]["matrix"] *= 3
     fake_results.write(data, copy, "joint/person0-seed0.json")
-    assert lb.check(copy) == [f"{path}: scores.recon_perceptual.matrix: expected 1 x 3 (joint)"]
+    assert lb.check(copy) == [f"{path}: scores.recon_perceptual.matrix: expected 1 x 10 (joint)"]
 
 
 def test_another_scenario_mixed_in_is_named(copy):
-    other = fake_results.write(fake_results.result("er-rand", 3, "0", 0, scenario="faceworld"), copy.parent)
+    other = fake_results.write(fake_results.result("er-rand", 3, "0", 0, scenario="faceworld-quick"), copy.parent)
     moved = copy / "er-rand-k3" / "person0-seed9.json"
     other.rename(moved)
     problems = lb.check(copy)
-    assert problems == [f"{moved}: scenario.name: 'faceworld' mixed into a board of 'faceworld-quick'"]
+    assert problems == [f"{moved}: scenario.name: 'faceworld-quick' mixed into a board of 'faceworld'"]
     board = lb.load(copy)
     assert board.scenario == SCENARIO and board.skipped == tuple(problems) and len(board.runs) == 18
+
+
+@pytest.mark.parametrize("field, value, name", [("seed", 5, "person1-seed5.json"),
+                                                ("person", "3", "person3-seed0.json")])
+def test_a_run_copied_under_another_seed_or_person_is_named_with_its_original(copy, field, value, name):
+    data = read(copy / TARGET)
+    data[field] = value
+    twin = fake_results.write(data, copy.parent)
+    assert twin == copy / "er-rand-k3" / name
+    assert lb.check(copy) == [f"{twin}: scores: every score matrix is that of {copy / TARGET}: a copy of its run "
+                              "under another person, seed or strategy"]
+    table = ag.aggregate(lb.load(copy))
+    assert table[(table["method"] == "er-rand") & (table["K"] == 3)]["n"].tolist() == [3]  # not 4
+
+
+def _folder_result(person: str, sessions: int) -> dict:
+    """A valid run of a folder card, which lists no persons or sessions."""
+    data = fake_results.result("er-rand", 3)
+    card = CardSchema.model_validate({"source": {"kind": "folder", "root": "photos"}}).model_dump()
+    data["scenario"] = {"name": "my-photos", "card": card, "card_sha256": Card(None, card).sha256}
+    data["person"], data["sessions"] = person, sessions
+    rng = np.random.default_rng(list(person.encode()))
+    data["scores"] = {name: schema.score_entry(matrix, *SCORES[name])
+                      for name, matrix in fake_results.matrices(sessions, False, 0.0, 1.0, rng).items()}
+    return data
+
+
+def test_a_folder_board_keeps_the_number_of_sessions_of_most_of_its_files(tmp_path):
+    for person, sessions in (("alice", 4), ("bob", 4), ("carol", 4), ("dave", 3)):
+        fake_results.write(_folder_result(person, sessions), tmp_path, f"{person}.json")
+    assert lb.check(tmp_path) == [f"{tmp_path / 'dave.json'}: sessions: 3 mixed into a board of 4 sessions"]
+    board = lb.load(tmp_path)
+    assert board.scenario == "my-photos" and sorted(board.runs["person"]) == ["alice", "bob", "carol"]
 
 
 def test_a_duplicate_run_is_named_with_its_twin(copy):

@@ -5,16 +5,21 @@ own ``leaderboard.json``. :func:`check` lists every problem of every file, one l
 ``<file>: <field>: <problem>``; :func:`load` keeps the valid runs and counts the others as
 skipped (never a silently wrong mean).
 
-A file is valid when it is UTF-8 JSON that :func:`facebench.board.schema.validate` finds no
-problem with (schema ``facebench.result/2``; a ``facebench.result/1`` file is a problem that
-says how to migrate it), and across files: of the board's scenario (name and card hash: the
-most common among the files; the others are "mixed in"), and not a second file of the same
-(strategy, parameters, person, seed) (the first in path order is kept).
+A file is valid when it is UTF-8 JSON of at most :data:`MAX_BYTES` bytes, nested at most
+:data:`MAX_DEPTH` deep, that :func:`facebench.board.schema.validate` finds no problem with
+(schema ``facebench.result/2``; a ``facebench.result/1`` file is a problem that says how to
+migrate it), and across files: of the board's scenario (name and card hash: the most common
+among the files; the others are "mixed in"), of the board's number of sessions (the most
+common among the files of its scenario: a folder card does not say it), not a second file of
+the same (strategy, parameters, person, seed), and not a copy of another file's run: score
+matrices equal to another file's, all of them (a run copied under another person, seed or
+strategy). Of a second file and a copy, the first in path order is kept.
 """
 
 from __future__ import annotations
 
 import json
+import re
 from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
@@ -28,6 +33,12 @@ from facebench.protocol import SCORES
 
 #: What the leaderboard writes; ``leaderboard.json`` is never read as a result file.
 MARKDOWN, CSV, JSON = "LEADERBOARD.md", "leaderboard.csv", "leaderboard.json"
+MAX_BYTES = 4_000_000
+"""The largest result file read, in bytes (a result of 10 sessions is about 20 kB)."""
+MAX_DEPTH = 32
+"""The deepest nesting of arrays and objects in a result file read (a result nests 5 deep)."""
+_NOT_BRACKETS = re.compile(r'"[^"\\]*(?:\\.[^"\\]*)*"?|[^\[\]{}"]+', re.DOTALL)
+"""A JSON string (or the unterminated rest of one), or text without brackets or strings."""
 
 
 class LeaderboardError(FacebenchError):
@@ -83,24 +94,42 @@ def load(folder: str | Path) -> Board:
         raise LeaderboardError(f"{folder}: no valid result file among {len(files)}: " + "; ".join(skipped[:3])
                                + (" ..." if len(skipped) > 3 else ""))
     first = valid[0][1]["scenario"]
-    runs = pd.DataFrame([_run_row(path, data) for path, data in valid])
-    runs["K"] = runs["K"].astype("Int64")
+    rows = [_run_row(path, data) for path, data in valid]
+    runs = pd.DataFrame(rows).assign(K=pd.array([row["K"] for row in rows], dtype="Int64"))  # not through float
     return Board(first["name"], first["card_sha256"], runs, skipped, len(problems), len(files))
 
 
 def read(path: Path) -> tuple[object, str | None]:
     """A file's parsed JSON (NaN and Infinity read as floats, for the schema to name), or None
-    and why it cannot be read."""
+    and why it cannot be read: a file over :data:`MAX_BYTES` is not read, one nested deeper than
+    :data:`MAX_DEPTH` not parsed."""
     try:
+        size = path.stat().st_size
+        if size > MAX_BYTES:
+            return None, f"{size} bytes, over the {MAX_BYTES} a result file may have"
         text = path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as error:
         return None, f"cannot read the file: {error}"
     if not text.strip():
         return None, "empty file"
+    if depth(text) > MAX_DEPTH:
+        return None, f"nested deeper than the {MAX_DEPTH} levels a result file may have"
     try:
         return json.loads(text), None
     except json.JSONDecodeError as error:
         return None, f"not valid JSON (truncated or corrupt?): {error.msg} at line {error.lineno} column {error.colno}"
+    except ValueError as error:  # a number Python refuses to read, like an integer of 5000 digits
+        return None, f"not valid JSON: {error}"
+
+
+def depth(text: str) -> int:
+    """How deep the arrays and objects of JSON ``text`` nest: the most brackets open at once,
+    counting those outside strings only (read without parsing: no recursion)."""
+    deepest = level = 0
+    for bracket in _NOT_BRACKETS.sub("", text):
+        level += 1 if bracket in "[{" else -1
+        deepest = max(deepest, level)
+    return deepest
 
 
 def _scan(files: list[Path]) -> tuple[dict[Path, dict], dict[Path, list[str]]]:
@@ -124,13 +153,16 @@ def _run_key(data: dict) -> tuple:
 
 
 def _cross_file_problems(documents: dict[Path, dict]):
-    """(path, line) for files of another scenario than the most common one, and duplicates."""
+    """(path, line) for files of another scenario than the most common one, of another number
+    of sessions than the most common one of that scenario, second files of a run, and copies
+    of another file's run (see the module's docstring)."""
     if not documents:
         return
     scenario = lambda d: (d["scenario"]["name"], d["scenario"]["card_sha256"])  # noqa: E731
-    counts = Counter(scenario(d) for d in documents.values())
-    board = min(counts, key=lambda s: (-counts[s], s))
-    seen: dict[tuple, Path] = {}
+    board = _most_common(scenario(d) for d in documents.values())
+    sessions = _most_common(d["sessions"] for d in documents.values() if scenario(d) == board)
+    runs: dict[tuple, Path] = {}
+    matrices: dict[str, Path] = {}
     for path, data in documents.items():
         name, sha = scenario(data)
         if (name, sha) != board:
@@ -138,13 +170,26 @@ def _cross_file_problems(documents: dict[Path, dict]):
                        f"scenario.card_sha256: card {sha[:12]} mixed into a board of card {board[1][:12]}")
             yield path, f"{path}: {problem}"
             continue
+        if data["sessions"] != sessions:
+            yield path, f"{path}: sessions: {data['sessions']} mixed into a board of {sessions} sessions"
+            continue
         key = _run_key(data)
-        if key in seen:
+        scores = json.dumps([data["scores"][score]["matrix"] for score in SCORES])
+        if key in runs:
             params = "".join(f" {k}={v}" for k, v in sorted(data["strategy"]["params"].items()))
             yield path, (f"{path}: strategy: the same run ({key[0]}{params}, person {key[2]}, seed {key[3]}) "
-                         f"as {seen[key]}")
+                         f"as {runs[key]}")
+        elif scores in matrices:
+            yield path, (f"{path}: scores: every score matrix is that of {matrices[scores]}: a copy of its run "
+                         "under another person, seed or strategy")
         else:
-            seen[key] = path
+            runs[key], matrices[scores] = path, path
+
+
+def _most_common(values):
+    """The value that occurs most often; of those tied, the least."""
+    counts = Counter(values)
+    return min(counts, key=lambda value: (-counts[value], value))
 
 
 def _run_row(path: Path, data: dict) -> dict:

@@ -103,7 +103,7 @@ def _legend(figure, axes) -> None:
 
 def mean_matrix(matrices: list[np.ndarray]) -> np.ndarray:
     """The elementwise mean of matrices over their finite entries, NaN where none is finite;
-    NaN-padded to the largest shape (runs of a folder scenario may have other T)."""
+    NaN-padded to the largest shape (a joint run's 1 x T matrix beside the T x T ones)."""
     padded = np.full((len(matrices), max(m.shape[0] for m in matrices), max(m.shape[1] for m in matrices)), np.nan)
     for index, matrix in enumerate(matrices):
         padded[index, : matrix.shape[0], : matrix.shape[1]] = matrix

@@ -15,12 +15,22 @@ as "sequential"). ``facebench leaderboard DIR --migrate`` rewrites ``/1`` files
 
 A document is valid when :func:`validate` finds no problem:
 
-- structure (the pydantic models below): every key present with a value of its type, strings
-  not empty, no key the schema does not name, except inside ``provenance`` (a record of where
-  the result was made, which may say more) and inside the free-form objects ``scenario.card``,
-  ``strategy.params``, ``protocol`` and ``timing``; only finite numbers anywhere;
+- structure (the pydantic models below): every key present with a value of exactly its type
+  (strict: no "3" or 3.0 or true for 3, no "0.5" or true for 0.5), strings not empty and text
+  (no lone surrogate), no key the schema does not name, except inside ``provenance`` (a record
+  of where the result was made, which may say more), ``strategy.params``, ``protocol`` and
+  ``timing``; only finite numbers anywhere. ``scenario.card`` is a card as
+  :class:`facebench.data.cards.CardSchema` validates it, ``scenario.card_sha256`` a sha256 in
+  hex; ``strategy.name`` is a registry name; ``strategy.params`` holds JSON scalars (string,
+  number, boolean, null; an integer within int64), ``buffer_size``, where present, a positive
+  integer within int64; ``seed`` is a run seed, 0 to 2**32 - 1; ``memory.items`` and
+  ``memory.bytes`` are integers, ``memory.bytes_per_item`` a number, none negative, none over
+  int64;
 - meaning (explicit checks): the card hash ``scenario.card_sha256`` is the sha256 of the card
-  content the file holds and, for a stock card name, the hash of that stock card; every score's
+  content the file holds and, for a stock card name, the hash of that stock card; for a
+  FaceWorld card (``source.kind`` "faceworld"), ``sessions`` is the card's ``source.sessions``
+  and ``person`` one of its persons, "0" .. "persons-1" (a folder card names neither: the board
+  checks that its files agree on ``sessions``, :mod:`facebench.board.load`); every score's
   direction and print scale are those of ``SCORES``; its matrix is T x T (T = ``sessions``)
   with every a[t][k], k <= t, a number and null above the diagonal, or 1 x T, every entry a
   number, for kind "joint"; its summaries equal those :func:`summaries` computes from it.
@@ -35,6 +45,7 @@ import json
 import math
 import os
 import platform
+import re
 import reprlib
 import subprocess
 from datetime import datetime, timezone
@@ -44,7 +55,8 @@ from typing import Annotated, Any, Literal
 
 import numpy as np
 import torch
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, create_model, model_validator
+from pydantic import BaseModel, ConfigDict, Field, PlainValidator, ValidationError, create_model, model_validator
+from pydantic_core import PydanticCustomError
 
 from facebench import metrics
 from facebench.atomic import write_json
@@ -65,8 +77,24 @@ class ResultError(FacebenchError):
 
 # Structure. -----------------------------------------------------------------------------------
 
+_INT64 = 2**63 - 1
+"""The largest integer a result holds: the board keeps integers as int64."""
 _Text = Annotated[str, Field(min_length=1)]  # "" is not recorded
-_Count = Annotated[int, Field(ge=0)]
+_Count = Annotated[int, Field(ge=0, le=_INT64)]
+NAME_PATTERN = r"^[a-z0-9][a-z0-9._-]*$"
+"""A strategy's name, as the registry accepts it (``facebench.registry.register_strategy``)."""
+
+
+def _scalar(value):
+    """``value`` if it is a JSON scalar: a string, a finite number, an integer within int64, a
+    boolean or null."""
+    if isinstance(value, float) and not math.isfinite(value):
+        raise PydanticCustomError("finite_number", "not a finite number")
+    if isinstance(value, int) and not -_INT64 - 1 <= value <= _INT64:
+        raise PydanticCustomError("int64", "must be an integer within int64")
+    if value is None or isinstance(value, (str, int, float)):  # bool is an int
+        return value
+    raise PydanticCustomError("scalar_type", "expected a string, a number, true, false or null")
 
 
 class _Closed(BaseModel):
@@ -78,14 +106,24 @@ class _Closed(BaseModel):
 
 class _Scenario(_Closed):
     name: _Text
-    card: dict[str, Any]
-    card_sha256: _Text
+    card: cards.CardSchema
+    card_sha256: Annotated[str, Field(pattern=r"^[0-9a-f]{64}$")]  # a sha256, in hex
+
+
+class _Params(BaseModel):
+    """A strategy's parameters: ``buffer_size`` (K), present where the strategy has a buffer, a
+    positive integer; any other parameter a JSON scalar."""
+
+    model_config = ConfigDict(strict=True, extra="allow", allow_inf_nan=False)
+    __pydantic_extra__: dict[str, Annotated[Any, PlainValidator(_scalar)]]
+
+    buffer_size: Annotated[int, Field(ge=1, le=_INT64)] = None  # absent: no buffer (null is refused)
 
 
 class _Strategy(_Closed):
-    name: _Text
+    name: Annotated[str, Field(pattern=NAME_PATTERN)]
     kind: Literal[KINDS]
-    params: dict[str, Any]
+    params: _Params
 
 
 class _Score(_Closed):
@@ -144,8 +182,8 @@ class _Result(_Closed):
     scenario: _Scenario
     strategy: _Strategy
     person: _Text
-    seed: int
-    sessions: Annotated[int, Field(ge=1)]
+    seed: Annotated[int, Field(ge=0, le=2**32 - 1)]  # facebench.run.runner.check_seed
+    sessions: Annotated[int, Field(ge=1, le=_INT64)]
     scores: _Scores
     timing: dict[str, float]
     memory: _Memory
@@ -284,10 +322,10 @@ def validate(document) -> list[tuple[str, str]]:
                            "`facebench leaderboard <its folder> --migrate`")]
     if version != SCHEMA:
         return [("schema", f"{version!r}, expected {SCHEMA!r}")]
-    found = _structure_problems(document) or _non_finite_problems(document)
+    found = _structure_problems(document) or _value_problems(document)
     if found:
         return found
-    found = _card_problems(document["scenario"])
+    found = _card_problems(document["scenario"]) or _card_run_problems(document)
     joint = document["strategy"]["kind"] == "joint"
     for name in SCORES:
         found += _score_problems(name, document["scores"][name], document["sessions"], joint)
@@ -302,20 +340,39 @@ _show = _reprs.repr  # a value as a problem quotes it: long ones shortened with 
 
 
 def _structure_problems(document: dict) -> list[tuple[str, str]]:
-    """The problems pydantic finds with the models above, in this module's words."""
+    """The problems pydantic finds with the models above, in this module's words, one per field
+    (the last pydantic names: a card's number, int | float, is "a number")."""
     try:
         _Result.model_validate(document)
     except ValidationError as error:
-        return [(_dotted(e["loc"]), _problem(e)) for e in error.errors(include_url=False)]
+        return list({_dotted(e["loc"]): _problem(e) for e in error.errors(include_url=False)}.items())
     return []
 
 
+_SOURCE, _PROTOCOL = ("scenario", "card", "source"), ("scenario", "card", "protocol")
+
+
 def _dotted(loc: tuple) -> str:
-    """A pydantic location as a field: ``scores.recon_psnr.matrix[1][0]``."""
+    """A pydantic location as a field: ``scores.recon_psnr.matrix[1][0]``. Left out, being no
+    key of the file: the card source's kind, which pydantic puts after ``scenario.card.source``
+    to say which model it tried, and the type, int or float, it puts after a card's protocol
+    setting to say which it tried."""
+    if loc[:3] == _SOURCE and len(loc) > 3 and loc[3] in cards.SOURCES:
+        loc = loc[:3] + loc[4:]
+    if loc[:3] == _PROTOCOL and len(loc) == 5:
+        loc = loc[:4]
     out = ""
     for key in loc:
-        out += f"[{key}]" if isinstance(key, int) else (f".{key}" if out else str(key))
+        out = _field(out, key)
     return out
+
+
+def _field(where: str, key: str | int) -> str:
+    """The field of ``key`` inside the field ``where``: ``where.key``, ``where[3]`` for an index,
+    ``where['a b']`` for a key that is not printable or holds a dot, a bracket or a space."""
+    if isinstance(key, int) or not key or not key.isprintable() or any(c in key for c in ".[] "):
+        return f"{where}[{key!r}]"
+    return f"{where}.{key}" if where else key
 
 
 def _problem(error: dict) -> str:
@@ -334,28 +391,52 @@ def _problem(error: dict) -> str:
         return f"must be {error['ctx']['expected']}, got {_show(value)}"
     if kind == "greater_than_equal":
         return f"must be at least {error['ctx']['ge']}, got {_show(value)}"
+    if kind == "less_than_equal":
+        return f"must be at most {error['ctx']['le']}, got {_show(value)}"
+    if kind == "string_pattern_mismatch":
+        return f"must match {error['ctx']['pattern']}, got {_show(value)}"
+    if kind == "string_unicode":
+        return f"not text (a lone surrogate): {_show(value)}"
+    if kind == "union_tag_not_found":  # the card's source without a kind
+        return f"kind missing (one of: {', '.join(cards.SOURCES)})"
+    if kind == "union_tag_invalid":
+        return f"kind must be one of {error['ctx']['expected_tags']}, got {_show(error['ctx']['tag'])}"
+    if kind == "value_error":  # a model's own check
+        return str(error["ctx"]["error"])
     return f"{error['msg'][0].lower()}{error['msg'][1:]}, got {_show(value)}"
 
 
-def _non_finite_problems(document: dict) -> list[tuple[str, str]]:
-    """A problem for every NaN or infinite number inside the objects whose values the models
-    leave free (they refuse a non-finite number where they type one)."""
-    free = {"scenario.card": document["scenario"]["card"], "strategy.params": document["strategy"]["params"],
-            "protocol": document["protocol"], "provenance": document["provenance"]}
-    return [(field, f"not a finite number: {value!r}")
-            for where, section in free.items() for field, value in _non_finite(section, where)]
+def _value_problems(document: dict) -> list[tuple[str, str]]:
+    """A problem for every NaN or infinite number and for every string or key that is not text
+    (one holding a lone surrogate, which JSON can write, ``"\\ud800"``, but no UTF-8 file or
+    terminal can show) outside ``scores``. The models refuse a non-finite number where they type
+    a number, but not in the objects they leave free; they refuse a lone surrogate in some
+    strings only. In ``scores``, the models type every value and :func:`_score_problems` compares
+    the strings with :data:`SCORES`."""
+    return [problem for key, section in document.items() if key != "scores" for problem in _bad_values(section, key)]
 
 
-def _non_finite(value, where: str):
-    """(field, value) of every NaN or infinite number inside ``value``."""
+def _bad_values(value, where: str):
+    """(field, problem) of every non-finite number and every string or key that is not text
+    inside ``value``."""
     if isinstance(value, float) and not math.isfinite(value):
-        yield where, value
+        yield where, f"not a finite number: {value!r}"
+    elif isinstance(value, str) and not _is_text(value):
+        yield where, f"not text (a lone surrogate): {_show(value)}"
     elif isinstance(value, dict):
         for key, item in value.items():
-            yield from _non_finite(item, f"{where}.{key}")
+            if _is_text(key):
+                yield from _bad_values(item, _field(where, key))
+            else:
+                yield where, f"a key that is not text (a lone surrogate): {_show(key)}"
     elif isinstance(value, list):
         for index, item in enumerate(value):
-            yield from _non_finite(item, f"{where}[{index}]")
+            yield from _bad_values(item, _field(where, index))
+
+
+def _is_text(value: str) -> bool:
+    """Whether ``value`` is Unicode text, without a lone surrogate."""
+    return value.isascii() or not any("\ud800" <= c <= "\udfff" for c in value)
 
 
 @lru_cache(maxsize=None)
@@ -373,6 +454,26 @@ def _card_problems(scenario: dict) -> list[tuple[str, str]]:
         return [("scenario.card_sha256",
                  f"{recorded[:12]} differs from stock card '{scenario['name']}' ({stock[:12]})")]
     return []
+
+
+def _card_run_problems(document: dict) -> list[tuple[str, str]]:
+    """For a FaceWorld card: ``sessions`` that are not the card's, a person that is not one of its."""
+    source = document["scenario"]["card"]["source"]
+    if source["kind"] != "faceworld":
+        return []
+    found = []
+    if document["sessions"] != source["sessions"]:
+        found.append(("sessions", f"{document['sessions']}, but the card has {source['sessions']} sessions"))
+    if not _is_person(document["person"], source["persons"]):
+        found.append(("person", f"{_show(document['person'])} is not a person of the card "
+                                f"('0' .. '{source['persons'] - 1}')"))
+    return found
+
+
+def _is_person(person: str, persons: int) -> bool:
+    """Whether ``person`` is one of a FaceWorld card's persons, "0" .. "persons-1"."""
+    return (re.fullmatch(r"0|[1-9][0-9]*", person) is not None and len(person) <= len(str(persons))
+            and int(person) < persons)
 
 
 def _score_problems(name: str, entry: dict, sessions: int, joint: bool) -> list[tuple[str, str]]:
