@@ -428,3 +428,15 @@ def test_leaderboard_md_ends_with_the_boards_findings(board_dir, tmp_path):
     page = (tmp_path / "LEADERBOARD.md").read_text()
     assert page.startswith("# Leaderboard") and page.endswith("## Findings\n\nER-Hull forgets least.\n")
     assert "kept memory" in page.splitlines()[2]
+
+
+@pytest.mark.parametrize("field, value, words", [
+    ("images_sha256", "e" * 64, "provenance.images_sha256: other images of person 1 than the board's other runs "
+                                "of that person (000000000000); same card, other photos"),
+    ("models", {"generator": "x" * 64}, "provenance.models: other generic models than the rest of the board's runs"),
+])
+def test_a_run_on_other_photos_or_other_models_is_named(copy, field, value, words):
+    data = read(copy / TARGET)
+    data["provenance"][field] = value
+    (copy / TARGET).write_text(json.dumps(data))
+    assert lb.check(copy) == [f"{copy / TARGET}: {words}"]

@@ -154,13 +154,19 @@ def _run_key(data: dict) -> tuple:
 
 def _cross_file_problems(documents: dict[Path, dict]):
     """(path, line) for files of another scenario than the most common one, of another number
-    of sessions than the most common one of that scenario, second files of a run, and copies
-    of another file's run (see the module's docstring)."""
+    of sessions than the most common one of that scenario, of other generic models than the
+    most common ones, of other images of a person than that person's most common ones (a folder
+    card's text says nothing of its photos), second files of a run, and copies of another
+    file's run (see the module's docstring)."""
     if not documents:
         return
     scenario = lambda d: (d["scenario"]["name"], d["scenario"]["card_sha256"])  # noqa: E731
     board = _most_common(scenario(d) for d in documents.values())
     sessions = _most_common(d["sessions"] for d in documents.values() if scenario(d) == board)
+    recorded = [d for d in documents.values() if scenario(d) == board and d["provenance"].get("models")]
+    models = _most_common(json.dumps(d["provenance"]["models"], sort_keys=True) for d in recorded) if recorded else None
+    images = {person: _most_common(d["provenance"]["images_sha256"] for d in recorded if d["person"] == person)
+              for person in {d["person"] for d in recorded}}
     runs: dict[tuple, Path] = {}
     matrices: dict[str, Path] = {}
     for path, data in documents.items():
@@ -172,6 +178,14 @@ def _cross_file_problems(documents: dict[Path, dict]):
             continue
         if data["sessions"] != sessions:
             yield path, f"{path}: sessions: {data['sessions']} mixed into a board of {sessions} sessions"
+            continue
+        inputs = data["provenance"]
+        if inputs.get("models") and json.dumps(inputs["models"], sort_keys=True) != models:
+            yield path, f"{path}: provenance.models: other generic models than the rest of the board's runs"
+            continue
+        if inputs.get("images_sha256") and inputs["images_sha256"] != images[data["person"]]:
+            yield path, (f"{path}: provenance.images_sha256: other images of person {data['person']} than the "
+                         f"board's other runs of that person ({images[data['person']][:12]}); same card, other photos")
             continue
         key = _run_key(data)
         scores = json.dumps([data["scores"][score]["matrix"] for score in SCORES])
