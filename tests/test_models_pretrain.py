@@ -64,3 +64,22 @@ def test_pretrain_reports_psnr_as_metrics_defines_it():
     assert db[:2].tolist() == pytest.approx([20.0, 16.9897], abs=1e-4)
     assert math.isinf(db[2]) and db[2] > 0
     assert pt.psnr is metrics.psnr
+
+
+class Planted:
+    """What an attacker pickles: unpickling it creates the file ``marker``."""
+
+    def __init__(self, marker):
+        self.marker = str(marker)
+
+    def __reduce__(self):
+        return (open, (self.marker, "w"))
+
+
+def test_a_planted_pretraining_checkpoint_is_refused_and_runs_nothing(tmp_path):
+    marker = tmp_path / "pwned"
+    (tmp_path / "work").mkdir()
+    torch.save({"job": Planted(marker)}, tmp_path / "work" / "perceptual-64px-seed0-steps6.pt")
+    with pytest.raises(FacebenchError, match="cannot be read as a pretraining checkpoint"):
+        _run(tmp_path, "planted", resume=True)
+    assert not marker.exists()

@@ -384,7 +384,11 @@ def _train(kind, steps, seed, threads, resolution, resume, folder, workdir, cons
     rng = np.random.default_rng(seed)
     start, elapsed = 0, 0.0
     if resume:
-        state = torch.load(ckpt, weights_only=True)  # tensors and plain data only: a planted file runs nothing
+        try:  # tensors and plain data only: a planted file runs nothing
+            state = torch.load(ckpt, weights_only=True)
+        except Exception as error:  # noqa: BLE001 - any unreadable or foreign file is one error
+            raise FacebenchError(f"checkpoint {ckpt} cannot be read as a pretraining checkpoint "
+                                 f"({str(error).strip().splitlines()[0][:200]}); delete it to start over") from None
         job.load_state_dict(state["job"])
         rng.bit_generator.state = state["rng"]
         start, elapsed = state["step"], state["elapsed"]
