@@ -24,6 +24,7 @@ import io
 import json
 import os
 import secrets
+import tempfile
 from pathlib import Path
 
 import torch
@@ -45,16 +46,23 @@ def key_path() -> Path:
 
 
 def _key() -> bytes:
+    """This user's signing key, made on first use: written whole to a private temporary file,
+    then linked into place (two processes making it at once keep the first one's, and no reader
+    ever sees a partial key)."""
     path = key_path()
     if not path.exists():
         path.parent.mkdir(parents=True, exist_ok=True)
-        try:  # O_EXCL: two processes making the key at once keep the first one's
-            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        except FileExistsError:
-            pass
-        else:
+        fd, tmp = tempfile.mkstemp(prefix=".signing.", dir=path.parent)  # mode 0600
+        try:
             with os.fdopen(fd, "wb") as file:
                 file.write(secrets.token_bytes(32))
+                file.flush()
+                os.fsync(file.fileno())
+            os.link(tmp, path)
+        except FileExistsError:
+            pass
+        finally:
+            os.unlink(tmp)
     key = path.read_bytes()
     if len(key) != 32:
         raise SignedFileError(f"signing key {path} is not 32 bytes; delete it (and the checkpoints it signed)")

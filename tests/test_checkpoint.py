@@ -246,3 +246,15 @@ def test_a_checkpoint_survives_the_round_trip_only_with_this_machines_key(tmp_pa
     monkeypatch.setenv("FACEBENCH_CACHE", str(tmp_path / "another-user"))  # another key
     with pytest.raises(CheckpointError, match="was not written by facebench as this user on this machine"):
         checkpoint.load(path, HEADER)
+
+
+def test_the_signing_key_is_private_and_made_once(tmp_path, monkeypatch):
+    import stat
+
+    from facebench import signed
+
+    monkeypatch.setenv("FACEBENCH_CACHE", str(tmp_path))
+    first = signed._key()
+    assert signed._key() == first and len(first) == 32
+    assert stat.S_IMODE(signed.key_path().stat().st_mode) == 0o600
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["signing.key"]  # no temporary file left
