@@ -39,6 +39,7 @@ def render(folder, out):
     return board, table
 
 
+@pytest.mark.slow  # starts processes or renders at scale: seconds each
 def test_render_a_board_of_1000_result_files(benchmark, board_dir, tmp_path):
     board, table = benchmark.pedantic(render, args=(board_dir, tmp_path), rounds=ROUNDS, iterations=1)
     assert len(board.runs) == FILES and not board.skipped

@@ -226,6 +226,7 @@ def test_a_planted_checkpoint_is_refused_and_runs_nothing(tmp_path, signed):
     assert not marker.exists()
 
 
+@pytest.mark.slow  # starts processes or renders at scale: seconds each
 def test_run_resume_and_sweep_refuse_a_planted_checkpoint_before_running_anything(tmp_path):
     from facebench.run.sweep import sweep
 

@@ -78,6 +78,7 @@ def test_a_bad_card_names_the_key_and_the_file(bad_card, capsys):
     assert f"error: {bad_card}: source.world_seed: expected an integer >= 0, got 'zero'" in err
 
 
+@pytest.mark.slow  # starts processes or renders at scale: seconds each
 def test_the_installed_command_prints_no_traceback(tmp_path):
     command = Path(sys.executable).with_name("facebench")
     result = subprocess.run(

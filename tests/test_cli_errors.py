@@ -68,6 +68,7 @@ def test_sweep_refuses_a_negative_seed_before_any_run(capsys, no_run):
                           capsys) == "error: --seeds: a seed must be an integer from 0 to 4294967295, got -1"
 
 
+@pytest.mark.slow  # starts processes or renders at scale: seconds each
 def test_the_command_exits_2_without_a_traceback_on_a_bad_seed():
     command = Path(sys.executable).with_name("facebench")
     result = subprocess.run([command, *RUN, "--seed", "-1"], capture_output=True, text=True)

@@ -184,6 +184,7 @@ def valid_or_refused(document, board: Path, folder: Path) -> bool:
     return not problems
 
 
+@pytest.mark.slow  # starts processes or renders at scale: seconds each
 def test_a_mutation_at_every_place_ends_valid_or_refused(board, originals, tmp_path):
     rng = np.random.default_rng(2025)
     choose = Choices(lambda n: int(rng.integers(n)), lambda: random_value(rng))

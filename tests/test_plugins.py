@@ -77,6 +77,7 @@ def facebench(site, *args):
     return subprocess.run([sys.executable, "-m", "facebench.cli", *args], capture_output=True, text=True, env=env)
 
 
+@pytest.mark.slow  # starts processes or renders at scale: seconds each
 def test_the_plugin_is_listed_and_the_broken_ones_are_named(site):
     listed = facebench(site, "strategies")
     assert listed.returncode == 0, listed.stderr
@@ -91,12 +92,14 @@ def test_the_plugin_is_listed_and_the_broken_ones_are_named(site):
         assert any(f"strategy plugin '{name}' ({value}) not loaded: " in line and why in line for line in warnings)
 
 
+@pytest.mark.slow  # starts processes or renders at scale: seconds each
 def test_a_broken_plugin_is_not_run_and_the_warning_says_why(site, tmp_path):
     result = facebench(site, "run", "--strategy", "wrong-base", "--buffer-size", "2", "--out", str(tmp_path))
     assert result.returncode == 2
     assert "unknown strategy 'wrong-base'" in result.stderr and "not an Avalanche ExemplarsBuffer" in result.stderr
 
 
+@pytest.mark.slow  # starts processes or renders at scale: seconds each
 def test_the_plugin_passes_the_kit_where_it_is_installed(site):
     code = "from facebench.testing import check_strategy; print(check_strategy('farthest-first'))"
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
@@ -105,6 +108,7 @@ def test_the_plugin_passes_the_kit_where_it_is_installed(site):
     assert result.stdout.startswith("farthest-first: 10 checks passed")
 
 
+@pytest.mark.slow  # starts processes or renders at scale: seconds each
 def test_a_built_in_is_built_in_whatever_imported_it_first(site):
     code = ("import json, facebench.strategies.er_hull, facebench.strategies.reservoir, facebench_farthest\n"
             "from facebench.registry import list_strategies\n"

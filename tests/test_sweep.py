@@ -58,6 +58,7 @@ def test_jobs_and_threads_are_at_least_one(tmp_path):
             sweep([spec()], tmp_path, jobs=jobs, threads=threads, run=fake_runs.run)
 
 
+@pytest.mark.slow  # starts processes or renders at scale: seconds each
 def test_local_sweep_skips_resumes_and_reports_failures_in_real_processes(tmp_path):
     done, interrupted, fresh, broken = spec(person="0"), spec(person="1"), spec(k=5), spec("broken", None)
     result_path(done, tmp_path).parent.mkdir(parents=True)
@@ -103,6 +104,7 @@ def test_ray_executor_without_ray_says_how_to_install_it(tmp_path, monkeypatch):
         sweep([spec()], tmp_path, executor="slurm", run=fake_runs.run)
 
 
+@pytest.mark.slow  # starts processes or renders at scale: seconds each
 def test_ray_sweep_on_a_local_instance(tmp_path, monkeypatch):
     ray = pytest.importorskip("ray", reason="Ray is an optional extra: pip install 'facebench[ray]'")
     start = ray.init
