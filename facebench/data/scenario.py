@@ -25,6 +25,15 @@ def _read_person(source: Source, person: str) -> tuple[Session, ...]:
     return tuple(source.read(person))
 
 
+@functools.lru_cache(maxsize=8)
+def _images_sha256(source: Source, person: str) -> str:
+    digest = hashlib.sha256()
+    for session in _read_person(source, person):
+        for split in (session.train, session.test):
+            digest.update(split.images.to(torch.float32).contiguous().numpy().tobytes())
+    return digest.hexdigest()
+
+
 class Scenario:
     """A scenario card and the photo sessions of its persons."""
 
@@ -57,12 +66,9 @@ class Scenario:
     def images_sha256(self, person: str | int) -> str:
         """sha256 of a person's images as a run sees them: for each session in stream order, its
         train images then its test images, each as float32 bytes (C order). Two folders of other
-        photos behind the same card text, or an added photo, give another hash."""
-        digest = hashlib.sha256()
-        for session in self.sessions(person):
-            for split in (session.train, session.test):
-                digest.update(split.images.to(torch.float32).contiguous().numpy().tobytes())
-        return digest.hexdigest()
+        photos behind the same card text, or an added photo, give another hash. Computed once per
+        (source, person), like the images themselves."""
+        return _images_sha256(self.source, self._person_id(person))
 
     def benchmark(self, person: str | int):
         """The Avalanche ``CLScenario`` of a person: one experience per session (module doc)."""
