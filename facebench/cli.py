@@ -195,16 +195,23 @@ def _add_leaderboard_commands(subparsers) -> None:
                         help="folder for LEADERBOARD.md, leaderboard.csv, leaderboard.json, plots/ (default: DIR)")
     action = parser.add_mutually_exclusive_group()
     action.add_argument("--check", action="store_true",
-                        help="validate every result file, one line per problem; exit 1 on any")
+                        help="validate every result file, one line per problem (exit 1 on any); warn of "
+                             "files run with other threads, device or CPU than the rest")
     action.add_argument("--migrate", action="store_true",
-                        help="rewrite every facebench.result/1 file as facebench.result/2, in place; "
+                        help="rewrite every facebench.result/1 and /2 file as facebench.result/3, in place; "
                              "exit 1 if one cannot be")
     parser.set_defaults(run=_leaderboard)
 
-    parser = subparsers.add_parser("compare", help="where a new method's results would rank on a board")
+    parser = subparsers.add_parser(
+        "compare", help="where a new method's results would rank on a board, and better, worse or cannot tell "
+                        "against each baseline, over the (person, seed) pairs they share")
     parser.add_argument("mine", metavar="MY_RESULTS", help="folder of the new method's result files")
     parser.add_argument("--against", required=True, metavar="DIR", help="the board's result folder")
-    parser.add_argument("--format", choices=("table", "json"), default="table")
+    parser.add_argument("--format", choices=("table", "json"), default="table",
+                        help="text, one line per baseline (default), or JSON")
+    parser.add_argument("--json", action="store_const", const="json", dest="format", help="the same as --format json")
+    parser.add_argument("--all", action="store_true",
+                        help="every board column, not only the primary one (the others are exploratory)")
     parser.set_defaults(run=_compare)
 
 
@@ -269,6 +276,8 @@ def _leaderboard(args) -> int | None:
             console.print(Text(f"{count} in {files} result files", style="red"))
             return 1
         console.print(f"{files} result files, all valid", markup=False)
+        for line in leaderboard.environment_warnings(args.dir):
+            console.print(Text(f"warning: {line}", style="yellow"), soft_wrap=True)
         return None
     board = leaderboard.load(args.dir)
     table = aggregate(board)
@@ -296,10 +305,12 @@ def _compare(args) -> None:
 
     comparison = compare(args.mine, against=args.against)
     if args.format == "json":
-        print(tables.comparison_json(comparison), end="")
+        print(tables.comparison_json(comparison, all_columns=args.all), end="")
     else:
-        for table in tables.comparison_tables(comparison):
-            console.print(table)
+        for index, block in enumerate(tables.comparison_tables(comparison, width=console.width, all_columns=args.all)):
+            if index:
+                console.print()
+            console.print(block, soft_wrap=True)  # lines are fitted to the width: never wrapped inside a number
     _warn_skipped(comparison.mine)
     _warn_skipped(comparison.board)
 
@@ -321,6 +332,15 @@ def _add_run_commands(subparsers) -> None:
     parser.add_argument("--device", type=device, default=None,
                         help="torch device, e.g. cuda (default: $FACEBENCH_DEVICE, else cpu); recorded in the result")
     parser.set_defaults(run=_run)
+
+    parser = subparsers.add_parser("verify", help="rerun the run a result file describes and compare every score "
+                                                  "with the file, within the protocol's tolerances")
+    parser.add_argument("result", metavar="RESULT", help="a result file (facebench.result/3, this protocol version)")
+    parser.add_argument("--out", default=None, help="folder for the rerun (default: a temporary folder)")
+    parser.add_argument("--threads", type=positive_integer, default=None, help="torch CPU threads (default: torch's)")
+    parser.add_argument("--device", type=device, default=None,
+                        help="torch device (default: cpu for a run recorded on the CPU, else cuda)")
+    parser.set_defaults(run=_verify)
 
     parser = subparsers.add_parser("strategies", help="list the registered strategies and their parameters")
     parser.add_argument("pattern", nargs="?", default=None, help="shell-style name filter")
@@ -388,6 +408,37 @@ def _run(args) -> int | None:
         console.print(table)
         console.print(f"result: {path}", markup=False, soft_wrap=True)
     return None
+
+
+def _verify(args) -> int | None:
+    import torch
+
+    from facebench.run.verify import verify
+
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    console.print(f"rerunning the run of {args.result} ...", markup=False, soft_wrap=True)
+    result = verify(args.result, out=args.out, device=args.device)
+    table = style.table(f"{args.result} against its rerun {result.rerun}")
+    for column in ("score", "summary", "file", "rerun", "|difference|", "tolerance", ""):
+        table.add_column(column, justify="left" if column in ("score", "summary", "") else "right")
+    for check in result.checks:
+        table.add_row(check.score, check.summary, _number(check.recorded), _number(check.rerun),
+                      f"{check.difference:.2e}", f"{check.tolerance:.0e}",
+                      Text("ok", style="green") if check.passes else Text("OUTSIDE", style="red"))
+    console.print(table)
+    where = ", ".join(f"{key} {result.recorded_on[key]} -> {result.rerun_on[key]}" for key in result.recorded_on
+                      if result.recorded_on[key] != result.rerun_on[key])
+    if where:
+        console.print(f"ran elsewhere: {where}", markup=False, soft_wrap=True)
+    failed = sum(not check.passes for check in result.checks)
+    console.print(Text(f"{failed} of {len(result.checks)} outside the tolerance", style="red") if failed else
+                  Text(f"all {len(result.checks)} within the protocol's tolerances", style="green"))
+    return 1 if failed else None
+
+
+def _number(value) -> str:
+    return "-" if value is None else f"{value:.6g}"
 
 
 def _strategies(args) -> None:

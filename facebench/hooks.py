@@ -12,6 +12,9 @@ replay plugin, its storage policy) also has one of these members, the runner use
   (``facebench.run.memory`` measures the others).
 - ``TimesSelection.select_seconds``: seconds a storage policy spent choosing its buffer; the
   result file reports it apart from fine-tuning.
+- ``DrawsFromSeed.drew_from_seed``: whether a storage policy (or a plugin keeping its own
+  buffer) has drawn from the random generator the run's seed gave it (the result file's
+  ``seed_varies`` then lists "buffer"; a storage policy without it is taken to draw).
 
 The fine-tuning template (``facebench.run.template.PersonalizationTemplate``) gives plugins the
 run's ``protocol`` (``facebench.protocol.Protocol``) as ``strategy.protocol``.
@@ -46,6 +49,12 @@ class KeepsMemory(Protocol):
 class TimesSelection(Protocol):
     select_seconds: float
     """Seconds spent updating the buffer (building the pool, selecting, subsetting)."""
+
+
+@runtime_checkable
+class DrawsFromSeed(Protocol):
+    drew_from_seed: bool
+    """Whether the policy has drawn from its seeded generator so far in the run."""
 
 
 def storage_policies(plugins) -> list:

@@ -10,7 +10,8 @@
 - or a factory function returning the list of Avalanche plugins of a non-replay strategy.
   The decorator states its ``kind`` (``facebench.run.kinds``): "sequential" (one model
   fine-tuned through the sessions in order), "cumulative" (the same, on all data seen so far at
-  each session) or "joint" (one fine-tuning on all sessions' data at once).
+  each session), "joint" (one fine-tuning on all sessions' data at once) or "joint-so-far" (for
+  each session, a fresh fine-tuning of the generic model on all data so far).
 
 A strategy's other parameters are those of the class's constructor or of the factory, with
 their defaults. The run's context is not a parameter: a constructor or factory that declares
@@ -135,15 +136,17 @@ class StrategyEntry:
                 replay_batch_size: int | None = None) -> list:
         """The Avalanche plugins of a run with these parameters and seed.
 
-        A replay strategy gives ``[BufferReplayPlugin(mem_size=K, storage_policy=buffer)]``, whose
-        mini-batches hold the template's ``train_mb_size`` new samples and
-        ``replay_batch_size`` replayed ones (default: ``train_mb_size`` too).
+        A replay strategy gives ``[BufferReplayPlugin(mem_size=K, storage_policy=buffer, seed=seed)]``,
+        whose mini-batches hold exactly the template's ``train_mb_size`` new samples and exactly
+        ``replay_batch_size`` replayed ones (default: ``train_mb_size`` too) once the buffer
+        holds items, their draws seeded from ``seed`` and the experience's index.
         """
         if self.is_replay:
             from facebench.replay import BufferReplayPlugin
 
             buffer = self.make_buffer(params, seed)
-            return [BufferReplayPlugin(mem_size=buffer.max_size, storage_policy=buffer, batch_size_mem=replay_batch_size)]
+            return [BufferReplayPlugin(mem_size=buffer.max_size, storage_policy=buffer, batch_size_mem=replay_batch_size,
+                                       seed=seed)]
         context = {"seed": seed, "replay_batch_size": replay_batch_size}
         plugins = self.target(**_with_context(self.target, self.resolve_params(params), **context))
         if not isinstance(plugins, (list, tuple)):

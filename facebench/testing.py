@@ -60,6 +60,7 @@ from facebench.models.generator import Generator
 from facebench.protocol import Protocol
 from facebench.replay import ReplayBuffer
 from facebench.run import checkpoint
+from facebench.run.history import BufferHistory
 from facebench.run.template import PersonalizationTemplate, training_stream
 from facebench.seeding import global_state, seed_globals, set_global_state
 
@@ -77,7 +78,7 @@ TINY_GENERIC_SEED = 0
 """torch's global seed when the tiny run's generic generator is built."""
 TINY_SIZES = (3, 2, 3)
 """Items per session of the tiny run."""
-TINY_PROTOCOL = Protocol(steps_per_session=2, batch_new=2, batch_replay=2)
+TINY_PROTOCOL = Protocol(steps_per_session=2, joint_steps=6, batch_new=2, batch_replay=2)
 """The tiny run's protocol (the other settings are the defaults; the tiny run scores nothing)."""
 TINY_RESUME_AFTER = 1
 """Experiences of the tiny run done when the resume check's run is interrupted."""
@@ -285,8 +286,8 @@ def check_trains(entry: registry.StrategyEntry, params: dict, seed: int) -> None
     run.train()
     steps = entry.strategy_kind.steps(TINY_PROTOCOL, len(TINY_SIZES))
     for t, losses in enumerate(run.log.losses):
-        if len(losses) != steps:
-            raise _Failed(f"experience {t} of the tiny run ran {len(losses)} fine-tuning step(s), not {steps}")
+        if len(losses) != steps[t]:
+            raise _Failed(f"experience {t} of the tiny run ran {len(losses)} fine-tuning step(s), not {steps[t]}")
         bad = next((i for i, loss in enumerate(losses) if not math.isfinite(loss)), None)
         if bad is not None:
             raise _Failed(f"the loss of experience {t}, step {bad + 1} of the tiny run is {losses[bad]}")
@@ -612,6 +613,19 @@ def _factory_plugins(entry: registry.StrategyEntry, params: dict, seed: int) -> 
     return plugins
 
 
+class _Unscored:
+    """The evaluator of a tiny run, which scores nothing: what a checkpoint keeps of it is empty,
+    and it spends no seconds (``checkpoint.save`` records them)."""
+
+    seconds = 0.0
+
+    def state_dict(self) -> dict:
+        return {}
+
+    def load_state_dict(self, state: dict) -> None:
+        pass
+
+
 class _TinyRun:
     """A tiny run of a plugin factory (module docstring), built as ``facebench.run.runner.run``
     builds a run: from ``checkpoint_path`` if ``resume`` (restored into the fresh objects), and
@@ -631,13 +645,15 @@ class _TinyRun:
         seed_globals(seed)
         self.generator = copy.deepcopy(generic).requires_grad_(True)
         self.plugins = _factory_plugins(entry, params, seed)
-        self.evaluator = SimpleNamespace(matrices={}, seconds=0.0)  # what a checkpoint keeps of the evaluator
+        self.evaluator = _Unscored()
+        self.history = BufferHistory(self.plugins)
         self.log = _LossLog()
         kind = entry.strategy_kind
         experiences = kind.experiences(_tiny_sessions())
         self.template = PersonalizationTemplate(
             synthesis=self.generator.synthesis, perceptual=_MeanSquaredDistance(), protocol=TINY_PROTOCOL,
-            plugins=[*self.plugins, self.log], steps=kind.steps(TINY_PROTOCOL, len(TINY_SIZES)),
+            plugins=[*kind.plugins(generic), *self.plugins, self.history, self.log],
+            steps=kind.steps(TINY_PROTOCOL, len(TINY_SIZES)),
             batch_size=kind.batch_size(TINY_PROTOCOL))
         for plugin in self.plugins:
             if isinstance(plugin, AdaptsModel):
@@ -650,7 +666,7 @@ class _TinyRun:
         if state is not None:
             try:
                 self.done = checkpoint.restore(state, generator=self.generator, template=self.template,
-                                               plugins=self.plugins, evaluator=self.evaluator)
+                                               plugins=self.plugins, evaluator=self.evaluator, history=self.history)
             except Exception as error:
                 raise _Failed(f"restoring the tiny run's checkpoint raised {type(error).__name__}: {error}") from error
         self.stream = training_stream(experiences)
@@ -668,7 +684,7 @@ class _TinyRun:
                 try:
                     checkpoint.save(self.path, self.spec, sessions_done=self.done, generator=self.generator,
                                     template=self.template, plugins=self.plugins, evaluator=self.evaluator,
-                                    anchors_s=0.0, elapsed_s=0.0)
+                                    history=self.history, anchors_s=0.0, elapsed_s=0.0)
                 except Exception as error:
                     raise _Failed(f"checkpointing the tiny run after experience {t} raised {type(error).__name__}: "
                                   f"{error}") from error

@@ -29,7 +29,9 @@ def gdumb(buffer_size: int, seed: int = 0) -> list:
 
 
 class GDumbPlugin(SupervisedPlugin):
-    """The buffer and the reset of GDumb (see ``gdumb``); ``buffer`` is the current buffer dataset."""
+    """The buffer and the reset of GDumb (see ``gdumb``); ``buffer`` is the current buffer dataset;
+    ``drew_from_seed``: whether a replacement was drawn from the seeded generator so far
+    (``facebench.hooks.DrawsFromSeed``)."""
 
     def __init__(self, max_size: int, seed: int = 0):
         super().__init__()
@@ -37,9 +39,12 @@ class GDumbPlugin(SupervisedPlugin):
         self.rng = np.random.default_rng(seed)
         self.buffer = None
         self.generic = None  # the generator's weights before the first session
+        self.drew_from_seed = False
 
     def after_train_dataset_adaptation(self, strategy, **kwargs):
+        before = self.rng.bit_generator.state
         self.buffer = greedy_balanced(self.buffer, strategy.adapted_dataset, self.max_size, self.rng)
+        self.drew_from_seed |= self.rng.bit_generator.state != before
         strategy.adapted_dataset = self.buffer
         strategy.train_mb_size = strategy.protocol.batch_new + strategy.protocol.batch_replay
 

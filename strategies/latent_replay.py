@@ -29,7 +29,8 @@ def latent_replay(buffer_size: int, policy: str = "er-hull", seed: int = 0, repl
         raise StrategyError(f"strategy 'latent-replay': policy must be a facebench ReplayBuffer strategy "
                             f"(e.g. er-hull, er-rand, kmeans), got '{policy}'")
     buffer = LatentBuffer(entry.make_buffer({"buffer_size": buffer_size}, seed))
-    return [BufferReplayPlugin(mem_size=buffer.max_size, storage_policy=buffer, batch_size_mem=replay_batch_size)]
+    return [BufferReplayPlugin(mem_size=buffer.max_size, storage_policy=buffer, batch_size_mem=replay_batch_size,
+                               seed=seed)]
 
 
 class LatentBuffer(ExemplarsBuffer):
@@ -52,6 +53,10 @@ class LatentBuffer(ExemplarsBuffer):
     @property
     def select_seconds(self) -> float:
         return self.policy.select_seconds
+
+    @property
+    def drew_from_seed(self) -> bool:
+        return self.policy.drew_from_seed
 
     def kept_memory(self) -> tuple[int, int]:
         return len(self.buffer), buffer_bytes(self.buffer, images=False)

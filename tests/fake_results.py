@@ -29,6 +29,7 @@ LEVELS = {
     "recon_ssim": (0.80, -0.01),
     "synth_frechet": (60.0, 5.0),
     "synth_identity": (0.80, -0.01),
+    "synth_kid": (0.02, 0.002),
 }
 #: A strategy's kind; the others are sequential.
 KINDS = {"joint": "joint", "cumulative": "cumulative"}
@@ -68,7 +69,9 @@ def result(strategy: str = "er-rand", buffer_size: int | None = 3, person: str =
     with mock.patch.object(results, "provenance", _provenance):
         return results.make_result(spec=spec, kind=kind, scenario=SimpleNamespace(name=card.name, card=card),
                                    protocol=Protocol(), matrices=scores, timing={"total_s": 1.0}, memory=dict(MEMORY),
-                                   device="cpu", models=MODELS, images_sha256=f"{person:0>64}")
+                                   device="cpu", models=MODELS, images_sha256=f"{person:0>64}",
+                                   seed_varies=["batch_order", "p0_samples", "buffer"],
+                                   buffer_history_sha256=None if buffer_size is None else f"{seed:0>64}")
 
 
 def write(data: dict, out: Path, name: Path | str | None = None) -> Path:
@@ -105,3 +108,10 @@ def write_board(out: Path, board: dict = BOARD, persons=("0", "1", "2"), seeds=(
                     data = result(strategy, k, person, seed, scenario, quality + bonus, drift / (1 + bonus))
                     paths.append(write(data, out))
     return paths
+
+
+def with_params(data: dict, **params) -> dict:
+    """``data`` with more strategy parameters, so that its method's name is longer
+    (``ewc decay_factor=1.0 ewc_lambda=100000.0``); its file goes where the runner would put it."""
+    data["strategy"]["params"].update(params)
+    return data

@@ -97,6 +97,9 @@ def test_runs_on_the_quick_card_resumes_exactly_and_records_its_memory(name, tmp
     resumed = json.loads(_interrupted_then_resumed(spec, tmp_path / "resumed").read_text())
     assert resumed["scores"] == whole["scores"]
     assert resumed["memory"] == whole["memory"]
+    assert resumed["buffer_history_sha256"] == whole["buffer_history_sha256"]  # the same buffers, in order
+    assert (whole["buffer_history_sha256"] is None) == (name not in ("latent-replay", "lora-er-hull"))  # replay buffers
+    assert resumed["seed_varies"] == whole["seed_varies"]
     _assert_timing_adds_up(whole["timing"])
     _assert_timing_adds_up(resumed["timing"])  # the interrupted part's seconds are carried over
 
@@ -243,3 +246,19 @@ def test_lora_er_hull_combines_the_adapters_with_er_hulls_replay():
     plugins = get_strategy("lora-er-hull").plugins({"buffer_size": 3}, seed=0, replay_batch_size=2)
     assert isinstance(plugins[0], LoRAPlugin)
     assert type(plugins[1].storage_policy).__name__ == "ERHull" and plugins[1].batch_size_mem == 2
+
+
+def test_gdumb_says_when_its_seed_reached_its_buffer():
+    """GDumb draws a replacement only once the buffer is full and an item of a smaller session
+    arrives: until then its seed has not reached the buffer, and seed_varies says so."""
+    from types import SimpleNamespace
+
+    from facebench.run.history import seed_varies
+
+    plugin = GDumbPlugin(3, seed=0)
+    protocol = SimpleNamespace(batch_new=2, batch_replay=2)
+    stream = _stream((3, 2))
+    plugin.after_train_dataset_adaptation(SimpleNamespace(adapted_dataset=stream[0], protocol=protocol))
+    assert not plugin.drew_from_seed and seed_varies([plugin]) == ["batch_order", "p0_samples"]
+    plugin.after_train_dataset_adaptation(SimpleNamespace(adapted_dataset=stream[1], protocol=protocol))
+    assert plugin.drew_from_seed and seed_varies([plugin]) == ["batch_order", "p0_samples", "buffer"]

@@ -1,17 +1,21 @@
 """The result schema's writer: make_result documents are valid, write_result refuses invalid ones."""
 
 import json
+import re
 
 import pytest
 
 import fake_results
 from facebench.board import schema
 from facebench.errors import FacebenchError
+from facebench.protocol import SCORES, SCORES_OF_VERSION, VERSION, Protocol, protocol_sha256
 
 
 def test_make_result_writes_a_valid_current_document(tmp_path):
     document = fake_results.result("cumulative", None)
-    assert document["schema"] == "facebench.result/2" and document["strategy"]["kind"] == "cumulative"
+    assert document["schema"] == "facebench.result/3" and document["strategy"]["kind"] == "cumulative"
+    assert document["protocol"] == Protocol().record() and document["protocol"]["version"] == VERSION
+    assert set(document["scores"]) == set(SCORES_OF_VERSION[VERSION]) == set(SCORES)
     assert document["memory"] == {"items": None, "bytes": 0, "bytes_per_item": None}
     assert schema.validate(document) == []
     path = schema.write_result(tmp_path / "run.json", document)
@@ -22,7 +26,7 @@ def test_make_result_writes_a_valid_current_document(tmp_path):
 @pytest.mark.parametrize("spoil, problem", [
     (lambda d: d.pop("memory"), "memory: missing"),
     (lambda d: d["strategy"].update(kind="replay"),
-     "strategy.kind: must be 'sequential', 'cumulative' or 'joint', got 'replay'"),
+     "strategy.kind: must be 'sequential', 'cumulative', 'joint' or 'joint-so-far', got 'replay'"),
     (lambda d: d["scores"]["recon_psnr"]["matrix"][0].__setitem__(0, float("nan")),
      "scores.recon_psnr.matrix[0][0]: not a finite number: nan"),
     (lambda d: d["memory"].update(bytes=-1), "memory.bytes: must be at least 0, got -1"),
@@ -60,3 +64,65 @@ def test_provenance_may_say_more_but_not_less():
     assert schema.validate(document) == []
     document["provenance"]["git_commit"] = ""
     assert schema.validate(document) == [("provenance.git_commit", "not recorded")]
+
+
+def _as_version_1(document: dict) -> dict:
+    """``document`` as a protocol version 1 file: its settings recorded as version 1, with their
+    hash, and the scores of version 1 (no kernel distance)."""
+    settings = document["protocol"]["settings"]
+    document["protocol"] = {"version": 1, "sha256": protocol_sha256(1, settings), "settings": settings}
+    del document["scores"]["synth_kid"]
+    return document
+
+
+def test_the_protocol_is_recorded_with_its_version_and_hash():
+    document = fake_results.result()
+    protocol = document["protocol"]
+    assert set(protocol) == {"version", "sha256", "settings"}
+    assert protocol["sha256"] == protocol_sha256(VERSION, Protocol().as_dict())
+    assert protocol_sha256(1, protocol["settings"]) != protocol["sha256"]  # the version is hashed too
+    assert schema.validate(_as_version_1(document)) == []
+    assert set(document["scores"]) == set(SCORES_OF_VERSION[1]) and "synth_kid" not in SCORES_OF_VERSION[1]
+
+
+@pytest.mark.parametrize("spoil, field, says", [
+    (lambda d: d["protocol"].update(sha256="0" * 64), "protocol.sha256", "is not the hash of the protocol in the file"),
+    (lambda d: d["protocol"]["settings"].update(eval_steps=d["protocol"]["settings"]["eval_steps"] + 1),
+     "protocol.sha256", "is not the hash of the protocol in the file"),
+    (lambda d: d["protocol"].update(version=99, sha256=protocol_sha256(99, d["protocol"]["settings"])),
+     "protocol.version", "must be 1 or 2, got 99"),
+    (lambda d: d["scores"].pop("synth_kid"), "scores.synth_kid", "missing"),
+    (lambda d: _as_version_1(d)["scores"].update(synth_kid=fake_results.result()["scores"]["synth_kid"]),
+     "scores.synth_kid", "not a score of protocol version 1"),
+    (lambda d: d.update(seed_varies=["batch_order", "weather"]), "seed_varies[1]", "got 'weather'"),
+    (lambda d: d.update(seed_varies=None), "", "seed_varies must be recorded"),
+    (lambda d: d.update(buffer_history_sha256="abc"), "buffer_history_sha256", "must match"),
+    (lambda d: d.pop("buffer_history_sha256"), "buffer_history_sha256", "missing"),
+], ids=["tampered hash", "tampered settings", "unknown version", "no synth_kid in version 2",
+        "synth_kid in version 1", "unknown seeded part", "seed_varies not recorded", "history not a sha256",
+        "no history"])
+def test_a_document_whose_protocol_scores_or_seeding_do_not_agree_is_refused_by_field(tmp_path, spoil, field, says):
+    document = fake_results.result()
+    spoil(document)
+    problems = schema.validate(document)
+    assert [f for f, _ in problems] == [field] and says in problems[0][1], problems
+    with pytest.raises(schema.ResultError, match=re.escape(schema.describe(problems[0]))):
+        schema.write_result(tmp_path / "run.json", document)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_a_joint_so_far_document_has_a_full_matrix_like_a_sequential_one():
+    document = fake_results.result("naive", None)
+    document["strategy"].update(name="joint-so-far", kind="joint-so-far")
+    assert schema.validate(document) == []
+    assert schema.validate(fake_results.result("joint", None) | {"strategy": document["strategy"]})[0] == (
+        "scores.recon_perceptual.matrix", "expected 3 x 3")
+
+
+def test_a_run_without_a_buffer_records_no_history_and_a_seed_that_varies_no_buffer():
+    document = fake_results.result("naive", None)
+    assert document["buffer_history_sha256"] is None
+    document["seed_varies"] = ["batch_order", "p0_samples"]
+    assert schema.validate(document) == []
+    document["buffer_history_sha256"] = "ab" * 32
+    assert schema.validate(document) == []

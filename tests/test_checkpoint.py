@@ -1,19 +1,21 @@
 """facebench.run.checkpoint: what a killed run needs to go on.
 
 A save/load/restore round trip on a small run built by hand (a tiny generator in a real
-fine-tuning template, a seeded replay plugin from the registry, an evaluator's matrices and
-seconds): a freshly built run that restores the checkpoint has the weights, the template's
-clock, the plugins' state (their random generator included), the matrices, the seconds and the
-global random generators of the run that saved it; and a tiny run of three experiences (replay
-buffer, Adam) saved after two and restored into fresh pieces trains the third to exactly the
-weights and buffer of the uninterrupted one (optimizer state and data order included). A checkpoint of another run, a corrupt, truncated or foreign file are refused
+fine-tuning template, a seeded replay plugin from the registry, the buffer history, an
+evaluator's state through ``ProtocolEvaluator``'s own ``state_dict``/``load_state_dict``:
+matrices, seconds, the latents its warm starts continue from): a freshly built run that restores
+the checkpoint has the weights, the template's clock, the plugins' state (their random generator
+included), the buffer history's hash, the evaluator's state, the seconds and the global random
+generators of the run that saved it, and no optimizer state (a fresh Adam every session); and a
+tiny run of three experiences (replay buffer, Adam) saved after two and restored into fresh
+pieces trains the third to exactly the weights, buffer and buffer history of the uninterrupted
+one (data order included). A checkpoint of another run, a corrupt, truncated or foreign file are refused
 with a ``CheckpointError`` naming the file. The runner refuses such a checkpoint on ``--resume``
 before it trains anything. The end-to-end resumes are in test_runner.py and
 test_beyond_replay.py (slow).
 """
 
 import random
-from types import SimpleNamespace
 
 import numpy as np
 import pytest
@@ -26,6 +28,8 @@ from facebench.protocol import Protocol
 from facebench.registry import get_strategy
 from facebench.run import checkpoint
 from facebench.run.checkpoint import CheckpointError
+from facebench.run.evaluator import ProtocolEvaluator
+from facebench.run.history import BufferHistory
 from facebench.run.runner import RunSpec, run
 from facebench.run.template import PersonalizationTemplate, training_stream
 from facebench.seeding import seed_globals
@@ -36,7 +40,7 @@ MODELS = {"generator": "g" * 64, "encoder": "e" * 64, "perceptual": "p" * 64, "i
 
 def _header(spec=SPEC, card="c" * 64, images="f" * 64, protocol=None, models=MODELS):
     return checkpoint.header(spec, card_sha256=card, images_sha256=images,
-                             protocol=(protocol or Protocol()).as_dict(), models=models)
+                             protocol=(protocol or Protocol()).record(), models=models)
 
 
 HEADER = _header()
@@ -54,14 +58,28 @@ class _Tiny(nn.Module):
         self.synthesis = nn.Sequential(nn.Linear(4, 12), nn.Unflatten(1, (3, 2, 2)))
 
 
+class _Evaluator:
+    """What a checkpoint keeps of a ``ProtocolEvaluator``, through its own ``state_dict`` and
+    ``load_state_dict``, without its models: matrices, seconds, latents of 3 sessions."""
+
+    state_dict = ProtocolEvaluator.state_dict
+    load_state_dict = ProtocolEvaluator.load_state_dict
+
+    def __init__(self):
+        self.tests = [torch.zeros(1, 3, 2, 2)] * 3
+        self.matrices = {"recon_psnr": np.full((3, 3), np.nan)}
+        self.seconds = 0.0
+        self.latents = [None] * 3
+
+
 def _run(seed: int, steps: int = 1):
-    """A run's pieces as the runner builds them: generator, template, plugins, evaluator."""
+    """A run's pieces as the runner builds them: generator, template, plugins, evaluator, history."""
     generator = _Tiny(seed)
     plugins = get_strategy("er-rand").plugins({"buffer_size": 2}, seed=SPEC.seed, replay_batch_size=2)
+    history = BufferHistory(plugins)
     template = PersonalizationTemplate(synthesis=generator.synthesis, perceptual=_Distance(),
-                                       protocol=Protocol(steps_per_session=steps), plugins=plugins)
-    evaluator = SimpleNamespace(matrices={"recon_psnr": np.full((3, 3), np.nan)}, seconds=0.0)
-    return generator, template, plugins, evaluator
+                                       protocol=Protocol(steps_per_session=steps), plugins=[*plugins, history])
+    return generator, template, plugins, _Evaluator(), history
 
 
 def _global_draws():
@@ -70,7 +88,7 @@ def _global_draws():
 
 def _saved(tmp_path):
     """A run two sessions in, checkpointed; returns (path, that run, what it draws next)."""
-    generator, template, plugins, evaluator = pieces = _run(seed=0)
+    generator, template, plugins, evaluator, history = pieces = _run(seed=0)
     loss = template.model(torch.ones(2, 4)).square().mean()  # model: the generator's synthesis
     loss.backward()
     template.optimizer.step()  # an optimizer with state
@@ -79,23 +97,25 @@ def _saved(tmp_path):
     plugins[0].storage_policy.rng.random()  # the buffer's generator has moved on
     evaluator.matrices["recon_psnr"][:2, :2] = [[20.0, np.nan], [19.0, 21.0]]
     evaluator.seconds = 0.7
+    evaluator.latents[:2] = [torch.randn(3, 4), torch.randn(2, 4)]
+    history.sha256 = "ab" * 32
     seed_globals(11)
     _global_draws()
     path = tmp_path / "person0-seed3.ckpt"
     checkpoint.save(path, HEADER, sessions_done=2, generator=generator, template=template, plugins=plugins,
-                    evaluator=evaluator, anchors_s=0.25, elapsed_s=4.0)
+                    evaluator=evaluator, history=history, anchors_s=0.25, elapsed_s=4.0)
     return path, pieces, _global_draws()
 
 
 def test_a_restored_run_is_the_run_that_saved(tmp_path):
-    path, (generator, template, plugins, evaluator), next_draws = _saved(tmp_path)
+    path, (generator, template, plugins, evaluator, history), next_draws = _saved(tmp_path)
     seed_globals(999)  # whatever happened in between
-    fresh_generator, fresh_template, fresh_plugins, fresh_evaluator = _run(seed=1)
+    fresh_generator, fresh_template, fresh_plugins, fresh_evaluator, fresh_history = _run(seed=1)
     assert not torch.equal(fresh_generator.synthesis[0].weight, generator.synthesis[0].weight)
 
     state = checkpoint.load(path, HEADER)
     done = checkpoint.restore(state, generator=fresh_generator, template=fresh_template, plugins=fresh_plugins,
-                              evaluator=fresh_evaluator)
+                              evaluator=fresh_evaluator, history=fresh_history)
     assert done == 2
     assert _global_draws() == next_draws  # restored last, after everything that might draw
     assert all(torch.equal(a, b) for a, b in zip(fresh_generator.state_dict().values(),
@@ -104,6 +124,10 @@ def test_a_restored_run_is_the_run_that_saved(tmp_path):
     assert fresh_template.budget.seconds == 1.5
     assert fresh_evaluator.seconds == 0.7
     np.testing.assert_array_equal(fresh_evaluator.matrices["recon_psnr"], evaluator.matrices["recon_psnr"])
+    assert fresh_evaluator.latents[2] is None
+    assert all(torch.equal(a, b) for a, b in zip(fresh_evaluator.latents[:2], evaluator.latents[:2]))
+    assert fresh_history.sha256 == "ab" * 32
+    assert not fresh_template.optimizer.state and "optimizer" not in state  # Adam starts afresh every session
     assert fresh_plugins[0].storage_policy.rng.random() == plugins[0].storage_policy.rng.random()
     assert state["seconds"]["anchors_s"] == 0.25 and state["seconds"]["elapsed_s"] == 4.0
 
@@ -116,18 +140,18 @@ def _stream():
 
 def test_a_run_restored_after_a_session_goes_on_as_the_uninterrupted_one(tmp_path):
     stream, path = _stream(), tmp_path / "run.ckpt"
-    generator, template, plugins, evaluator = _run(seed=0, steps=3)
+    generator, template, plugins, evaluator, history = _run(seed=0, steps=3)
     seed_globals(SPEC.seed)
     for t in range(3):
         template.train(stream[t], eval_streams=[])
         if t == 1:
             checkpoint.save(path, HEADER, sessions_done=2, generator=generator, template=template,
-                            plugins=plugins, evaluator=evaluator, anchors_s=0.0, elapsed_s=1.0)
+                            plugins=plugins, evaluator=evaluator, history=history, anchors_s=0.0, elapsed_s=1.0)
 
     seed_globals(12345)
     resumed = _run(seed=1, steps=3)
     done = checkpoint.restore(checkpoint.load(path, HEADER), generator=resumed[0], template=resumed[1],
-                              plugins=resumed[2], evaluator=resumed[3])
+                              plugins=resumed[2], evaluator=resumed[3], history=resumed[4])
     for t in range(done, 3):
         resumed[1].train(stream[t], eval_streams=[])
     assert all(torch.equal(a, b) for a, b in zip(resumed[0].state_dict().values(), generator.state_dict().values()))
@@ -135,6 +159,7 @@ def test_a_run_restored_after_a_session_goes_on_as_the_uninterrupted_one(tmp_pat
     assert len(kept) == len(kept_resumed) == 2
     assert all(torch.equal(kept[i][0], kept_resumed[i][0]) for i in range(2))
     assert resumed[1].clock.train_exp_counter == template.clock.train_exp_counter == 3
+    assert resumed[4].sha256 == history.sha256 != BufferHistory(plugins).sha256  # the same buffers, in order
 
 
 @pytest.mark.parametrize("other, changed", [

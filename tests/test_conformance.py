@@ -12,10 +12,11 @@ import torch
 from avalanche.core import SupervisedPlugin
 from avalanche.training.storage_policy import ExemplarsBuffer
 
-from facebench import testing
+from facebench import registry, testing
 from facebench.data.items import items_dataset
 from facebench.registry import list_strategies
 from facebench.replay import ReplayBuffer
+from facebench.run.kinds import KINDS
 from facebench.testing import ConformanceError, check_strategy, parametrize_with_checks, strategy_checks
 
 BUILT_IN = [entry.name for entry in list_strategies() if entry.origin == "built-in"]
@@ -43,11 +44,12 @@ def test_every_built_in_is_checked():  # BUILT_IN comes from discovery, so new b
       ("resume from state_dict", "the buffer has no state_dict and load_state_dict"))),
     ("lora", FACTORY_CHECKS, ()),
     ("joint", FACTORY_CHECKS[:-1], (("resume", JOINT_RESUME),)),
+    ("joint-so-far", FACTORY_CHECKS, ()),  # one experience per session: it resumes within training
 ])
 def test_the_report_lists_passed_and_skipped_checks(name, checks, skipped):
     report = check_strategy(name)
     assert (report.strategy, report.checks, report.skipped) == (name, checks, skipped)
-    assert (report.select_seconds is None) == (name in ("lora", "joint"))
+    assert (report.select_seconds is None) == (name in ("lora", "joint", "joint-so-far"))
     assert str(report).startswith(f"{name}: {len(checks)} checks passed ({', '.join(checks)})")
     for label, why in skipped:
         assert f"; skipped: {label} ({why})" in str(report)
@@ -362,3 +364,36 @@ def test_an_absurdly_slow_update_fails(monkeypatch):
     with pytest.raises(ConformanceError, match=r"'selection time': one update at a pool of 30 items "
                                                r"\(D = 128, K = 5\) took 0\.\d s, more than 0\.1 s"):
         check_strategy(Slow)
+
+
+class _StopsAt(SupervisedPlugin):
+    """Stops every experience after 5 steps."""
+
+    def __init__(self):
+        super().__init__()
+        self.done = 0
+
+    def before_training_exp(self, strategy, **kwargs):
+        self.done = 0
+
+    def after_training_iteration(self, strategy, **kwargs):
+        self.done += 1
+        if self.done >= 5:
+            strategy.stop_training()
+
+
+def stops_at_five():
+    """Stops every experience after five steps."""
+    return [_StopsAt()]
+
+
+def test_the_tiny_run_holds_each_experience_to_its_own_steps():
+    """Steps are per experience: joint-so-far's are ceil(joint_steps * (t + 1) / T) of the tiny
+    protocol, so a plugin that cuts experiences at 5 steps only breaks the last one."""
+    assert KINDS["joint-so-far"].steps(testing.TINY_PROTOCOL, len(testing.TINY_SIZES)) == [2, 4, 6]
+    assert KINDS["joint"].steps(testing.TINY_PROTOCOL, len(testing.TINY_SIZES)) == [6]
+    entry = registry._entry("stops-at-five", stops_at_five, "joint-so-far")
+    with pytest.raises(ConformanceError, match=r"'trains': experience 2 of the tiny run ran 5 fine-tuning "
+                                               r"step\(s\), not 6"):
+        testing.check_trains(entry)
+    testing.check_trains(registry._entry("stops-at-five", stops_at_five, "sequential"))  # 2 steps each: not cut

@@ -15,7 +15,8 @@ from avalanche.core import SupervisedPlugin
 from avalanche.training.storage_policy import ReservoirSamplingBuffer
 
 from facebench.data.items import items_dataset
-from facebench.hooks import AdaptsModel, KeepsMemory, ReplaysFromBuffer, TimesSelection, storage_policies
+from facebench.hooks import (AdaptsModel, DrawsFromSeed, KeepsMemory, ReplaysFromBuffer, TimesSelection,
+                             storage_policies)
 from facebench.registry import get_strategy
 from facebench.run.memory import kept_memory
 
@@ -39,11 +40,16 @@ class Timed:
     select_seconds = 0.5
 
 
+class Drawing:
+    drew_from_seed = False
+
+
 @pytest.mark.parametrize("hook, has, lacks", [
     (AdaptsModel, Adapter(), SupervisedPlugin()),
     (KeepsMemory, Keeper(), object()),
     (ReplaysFromBuffer, Replayer(None), SimpleNamespace(policy=None)),
     (TimesSelection, Timed(), SimpleNamespace(seconds=1.0)),
+    (DrawsFromSeed, Drawing(), SimpleNamespace(drew=True)),
 ])
 def test_a_hook_is_its_member_whatever_the_class(hook, has, lacks):
     assert isinstance(has, hook)
@@ -54,9 +60,10 @@ def test_the_built_in_plugins_offer_their_hooks():
     [replay] = get_strategy("er-hull").plugins({"buffer_size": 2})
     assert isinstance(replay, ReplaysFromBuffer) and not isinstance(replay, AdaptsModel)
     assert isinstance(replay.storage_policy, TimesSelection)  # a facebench ReplayBuffer times its selection
+    assert isinstance(replay.storage_policy, DrawsFromSeed)  # ... and says whether it drew from its seed
     [stock] = get_strategy("reservoir").plugins({"buffer_size": 2})
     assert isinstance(stock, ReplaysFromBuffer) and isinstance(stock.storage_policy, ReservoirSamplingBuffer)
-    assert not isinstance(stock.storage_policy, TimesSelection)  # Avalanche's own buffer does not
+    assert not isinstance(stock.storage_policy, (TimesSelection, DrawsFromSeed))  # Avalanche's own buffer does not
     [latent] = get_strategy("latent-replay").plugins({"buffer_size": 2})
     assert isinstance(latent.storage_policy, KeepsMemory) and isinstance(latent.storage_policy, TimesSelection)
     lora = get_strategy("lora").plugins({})

@@ -69,3 +69,5 @@ def test_a_new_result_must_name_its_models_and_images():
                                               if k not in ("models", "images_sha256")},
                                            "migrated_from": "facebench.result/1"}}
     assert schema.validate(migrated) == []
+    from_2 = {**migrated, "provenance": {**migrated["provenance"], "migrated_from": "facebench.result/2"}}
+    assert any("must be recorded" in problem for _, problem in schema.validate(from_2))  # /2 recorded them

@@ -168,16 +168,16 @@ def _drop_last_session(data):
 
 
 BAD = {
-    "other schema version": (_set("schema", "facebench.result/3"),
-                             "schema: 'facebench.result/3', expected 'facebench.result/2'"),
-    "previous schema version": (_set("schema", "facebench.result/1"),
-                                "schema: 'facebench.result/1', the previous schema: rewrite it as "
-                                "'facebench.result/2' with `facebench leaderboard <its folder> --migrate`"),
+    "other schema version": (_set("schema", "facebench.result/4"),
+                             "schema: 'facebench.result/4', expected 'facebench.result/3'"),
+    "previous schema version": (_set("schema", "facebench.result/2"),
+                                "schema: 'facebench.result/2', a previous schema: rewrite it as "
+                                "'facebench.result/3' with `facebench leaderboard <its folder> --migrate`"),
     "no memory": (_unset("memory"), "memory: missing"),
     "memory bytes as text": (_set("memory.bytes", "3 kB"), "memory.bytes: expected an integer, got '3 kB'"),
     "unknown kind": (_set("strategy.kind", "replay"),
-                     "strategy.kind: must be 'sequential', 'cumulative' or 'joint', got 'replay'"),
-    "unknown key": (_set("comment", "rerun"), "comment: unknown key (not in facebench.result/2)"),
+                     "strategy.kind: must be 'sequential', 'cumulative', 'joint' or 'joint-so-far', got 'replay'"),
+    "unknown key": (_set("comment", "rerun"), "comment: unknown key (not in facebench.result/3)"),
     "missing matrix entry": (_entry("recon_identity", 2, 1, None), "scores.recon_identity.matrix[2][1]: missing"),
     "value above the diagonal": (_entry("recon_identity", 0, 2, 0.5),
                                  "scores.recon_identity.matrix[0][2]: expected null above the diagonal, got 0.5"),
@@ -440,3 +440,63 @@ def test_a_run_on_other_photos_or_other_models_is_named(copy, field, value, word
     data["provenance"][field] = value
     (copy / TARGET).write_text(json.dumps(data))
     assert lb.check(copy) == [f"{copy / TARGET}: {words}"]
+
+
+# Coverage: provisional rows. ---------------------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def merged(tmp_path_factory):
+    """persons 0-4 of naive, er-rand K=3 and er-hull K=3 (seeds 0 and 1), and er-new K=3 on
+    persons 0 and 1 only, far better than the others."""
+    out = tmp_path_factory.mktemp("merged")
+    persons = ("0", "1", "2", "3", "4")
+    fake_results.write_board(out, {"naive": ([None], 0.0, 3.0), "er-rand": ([3], 1.0, 1.5),
+                                   "er-hull": ([3], 1.5, 1.0)}, persons=persons, scenario=SCENARIO)
+    fake_results.write_board(out, {"er-hull": ([3], 1.5, 1.0)}, persons=persons, seeds=(1,), scenario=SCENARIO)
+    fake_results.write_board(out, {"er-new": ([3], 4.0, 0.2)}, persons=("0", "1"), scenario=SCENARIO)
+    return out / SCENARIO
+
+
+def test_a_row_missing_persons_is_provisional_and_ranked_after_the_full_rows(merged, tmp_path):
+    board = lb.load(merged)
+    table = ag.aggregate(board)
+    at3 = table[table["K"] == 3]
+    # er-new has the best mean (over its 2 easy persons) and still comes last, unranked
+    assert at3["method"].tolist() == ["er-hull", "er-rand", "er-new"]
+    assert at3["rank"].tolist()[:2] == [1, 2] and pd.isna(at3["rank"].iloc[2])
+    assert at3["recon_perceptual_aip_x10"].iloc[2] < at3["recon_perceptual_aip_x10"].iloc[0]
+    assert at3["provisional"].tolist() == [False, False, True]
+    # er-hull ran a second seed: more than the grid (5 persons x seed 0), still full
+    assert at3["coverage"].tolist() == ["5/5 persons, seeds {0, 1}", "5/5 persons, seeds {0}",
+                                        "2/5 persons, seeds {0}"]
+    tables.write_board(board, table, tmp_path)
+    page = (tmp_path / "LEADERBOARD.md").read_text()
+    assert "| 3 | — | er-new (provisional: 2/5 persons, seeds {0}) | 2 |" in page
+    assert "The board's grid: 5 persons × seeds {0}." in page
+    csv = pd.read_csv(tmp_path / "leaderboard.csv")
+    assert csv.loc[csv["method"] == "er-new", "provisional"].tolist() == [True]
+    assert csv.loc[csv["method"] == "er-new", "rank"].isna().all() and csv["provisional"].sum() == 1
+    payload = json.loads((tmp_path / "leaderboard.json").read_text())
+    new = [row for row in payload["rows"] if row["method"] == "er-new"]
+    assert new[0]["rank"] is None and new[0]["provisional"] and new[0]["coverage"] == "2/5 persons, seeds {0}"
+    assert payload["grid"] == {"persons": ["0", "1", "2", "3", "4"], "seeds": [0]}
+
+
+def test_the_grid_is_every_person_and_the_seeds_most_rows_ran():
+    runs = pd.DataFrame({"K": pd.array([3] * 4 + [5] * 2 + [None] * 2, dtype="Int64"),
+                         "method": ["a"] * 4 + ["a"] * 2 + ["b"] * 2,
+                         "person": ["0", "1", "0", "1", "0", "10", "2", "0"],
+                         "seed": [0, 0, 1, 1, 7, 7, 0, 0]})
+    grid = ag.grid(runs)
+    # persons in natural order; seed 0: 2 of 3 rows, seed 1: 1, seed 7: 1
+    assert grid.persons == ("0", "1", "2", "10") and grid.seeds == (0,)
+    covered = ag.coverage({("0", 0), ("1", 0), ("2", 0), ("10", 1)}, grid)
+    assert covered.provisional and str(covered) == (
+        "4/4 persons, seeds {0, 1}, 1 of the board's 4 (person, seed) pairs missing")
+    assert not ag.coverage(grid.pairs | {("0", 3)}, grid).provisional
+    # no seed in more than half of the rows: no seed to hold a row to, only the persons
+    tie = ag.grid(runs.assign(seed=[0, 0, 0, 0, 7, 7, 9, 9]))
+    assert tie.seeds == () and str(tie) == "4 persons, any seed"
+    assert not ag.coverage({("0", 7), ("1", 9), ("2", 0), ("10", 0)}, tie).provisional
+    assert str(ag.coverage({("0", 7), ("1", 7)}, tie)) == "2/4 persons, seeds {7}"
+    assert ag.coverage({("0", 7), ("1", 7)}, tie).provisional

@@ -155,3 +155,67 @@ def test_best_match_similarity():
     refs = torch.tensor([[3.0, 3.0], [1.0, 0.0]])
     # sample 0 matches ref 1 exactly (1); sample 1's best is ref 0, cos 45 degrees
     assert metrics.best_match_similarity(samples, refs) == pytest.approx((1 + math.sqrt(0.5)) / 2)
+
+
+def _kid_by_hand(a: np.ndarray, b: np.ndarray) -> float:
+    """The unbiased MMD^2 with k(x, y) = (x . y / d + 1)^3, by a double loop over the samples."""
+    d = a.shape[1]
+
+    def k(x, y):
+        return (float(np.dot(x, y)) / d + 1.0) ** 3
+
+    m, n = len(a), len(b)
+    within_a = sum(k(a[i], a[j]) for i in range(m) for j in range(m) if i != j) / (m * (m - 1))
+    within_b = sum(k(b[i], b[j]) for i in range(n) for j in range(n) if i != j) / (n * (n - 1))
+    across = sum(k(a[i], b[j]) for i in range(m) for j in range(n)) / (m * n)
+    return within_a + within_b - 2.0 * across
+
+
+@pytest.mark.parametrize("m, n, d", [(2, 2, 1), (5, 7, 3), (9, 4, 16)])
+def test_kernel_distance_equals_the_double_loop(m, n, d):
+    rng = np.random.default_rng([m, n, d])
+    a, b = rng.normal(size=(m, d)), rng.normal(0.5, 1.5, size=(n, d))
+    assert metrics.kernel_inception_distance(a, b) == pytest.approx(_kid_by_hand(a, b), rel=1e-10, abs=1e-12)
+    # torch tensors (float32 too) are read as float64 numbers
+    got = metrics.kernel_inception_distance(torch.as_tensor(a, dtype=torch.float32), torch.as_tensor(b))
+    assert got == pytest.approx(_kid_by_hand(a.astype(np.float32).astype(np.float64), b), rel=1e-10, abs=1e-12)
+    assert isinstance(got, float)
+
+
+def test_kernel_distance_is_symmetric():
+    rng = np.random.default_rng(1)
+    a, b = rng.normal(size=(6, 5)), rng.normal(1.0, size=(11, 5))
+    assert metrics.kernel_inception_distance(a, b) == pytest.approx(metrics.kernel_inception_distance(b, a), rel=1e-12)
+
+
+def test_kernel_distance_is_near_zero_for_one_distribution_and_positive_for_shifted_ones():
+    rng = np.random.default_rng(2)
+    d = 8
+    a, b = rng.normal(size=(2000, d)), rng.normal(size=(2000, d))
+    shifted = rng.normal(0.5, 1.0, size=(2000, d))
+    same = metrics.kernel_inception_distance(a, b)
+    apart = metrics.kernel_inception_distance(a, shifted)
+    assert apart > 0
+    assert abs(same) < 0.02 * apart  # unbiased: about 0, of either sign
+    assert metrics.kernel_inception_distance(a, rng.normal(1.0, 1.0, size=(2000, d))) > apart  # further: larger
+
+
+def test_kernel_distance_does_not_grow_with_fewer_samples():
+    """Unbiased: over many draws of small sets of one distribution its mean is about 0 (the
+    Fréchet distance's grows as the sets shrink)."""
+    rng = np.random.default_rng(3)
+    values = [metrics.kernel_inception_distance(rng.normal(size=(10, 4)), rng.normal(size=(10, 4)))
+              for _ in range(400)]
+    assert abs(np.mean(values)) < 3 * np.std(values) / np.sqrt(len(values))
+    assert min(values) < 0 < max(values)
+
+
+@pytest.mark.parametrize("a, b, says", [
+    (np.zeros((1, 3)), np.zeros((4, 3)), "at least 2 samples per set, got 1 and 4"),
+    (np.zeros((4, 3)), np.zeros((1, 3)), "at least 2 samples per set, got 4 and 1"),
+    (np.zeros((4, 3)), np.zeros((4, 2)), "equal d"),
+    (np.zeros(4), np.zeros((4, 1)), "equal d"),
+])
+def test_kernel_distance_refuses_too_few_samples_or_other_dimensions(a, b, says):
+    with pytest.raises(ValueError, match=says):
+        metrics.kernel_inception_distance(a, b)

@@ -24,7 +24,7 @@ from facebench.registry import GROUP
 
 EXAMPLE = Path(__file__).parent / "plugin_example"
 QUICK = "faceworld-quick"
-BUILT_IN = ["cumulative", "er-hull", "er-rand", "joint", "kmeans", "naive", "reservoir"]
+BUILT_IN = ["cumulative", "er-hull", "er-rand", "joint", "joint-so-far", "kmeans", "naive", "reservoir"]
 
 BROKEN = {  # entry point -> (its value, the module it names, what the warning must say)
     "broken": ("fbbroken_import", "import a_module_that_does_not_exist\n",

@@ -1,5 +1,5 @@
 """facebench.registry: built-ins, parameters (strings converted to bool, int and float, bad
-values named), kinds (sequential, cumulative, joint), bad names and registrations, third-party
+values named), kinds (sequential, cumulative, joint, joint-so-far), bad names and registrations, third-party
 plugins."""
 
 import inspect
@@ -121,6 +121,9 @@ def test_a_cumulative_factory_and_a_bad_factory_result(fresh):
     assert entry.kind == "cumulative" and entry.strategy_kind is KINDS["cumulative"]
     assert register_strategy("test-plain")(_no_plugins) is _no_plugins
     assert fresh.get_strategy("test-plain").strategy_kind is KINDS["sequential"]  # the default kind
+    assert register_strategy("test-so-far", kind="joint-so-far")(_no_plugins) is _no_plugins
+    entry = fresh.get_strategy("test-so-far")
+    assert entry.kind == "joint-so-far" and entry.strategy_kind is KINDS["joint-so-far"] and not entry.is_replay
 
     @register_strategy("test-bad-result")
     def bad():
@@ -215,9 +218,10 @@ def test_bad_registrations(fresh, target, message):
 def test_bad_names_kinds_and_duplicates(fresh):
     with pytest.raises(StrategyError, match="invalid strategy name"):
         register_strategy("Has Space")
-    with pytest.raises(StrategyError, match="kind must be one of"):
+    with pytest.raises(StrategyError, match="kind must be one of sequential, cumulative, joint, joint-so-far, "
+                                            "got 'parallel'"):
         register_strategy("test-x", kind="parallel")
-    for kind in ("joint", "cumulative"):
+    for kind in ("joint", "cumulative", "joint-so-far"):
         with pytest.raises(StrategyError, match=f"a replay strategy is sequential, not {kind}"):
             register_strategy("test-x", kind=kind)(FirstK)
     with pytest.raises(StrategyError, match="already taken by facebench.strategies.er_rand.ERRand"):
@@ -326,3 +330,13 @@ def test_a_plugin_that_fails_halfway_leaves_nothing_registered(fresh, monkeypatc
     assert "plugin-half" not in names and "plugin-neighbour" in names and set(BUILT_IN_REPLAY) <= set(names)
     with pytest.raises(StrategyError, match="unknown strategy 'plugin-half'"):
         registry.get_strategy("plugin-half")
+
+
+def test_the_built_in_references_have_their_kinds():
+    for name, kind in (("joint", "joint"), ("joint-so-far", "joint-so-far"), ("cumulative", "cumulative"),
+                       ("naive", "sequential")):
+        entry = registry.get_strategy(name)
+        assert entry.kind == kind and entry.strategy_kind is KINDS[kind] and entry.origin == "built-in", name
+    entry = registry.get_strategy("joint-so-far")
+    assert entry.plugins({}, seed=0) == [] and not entry.parameters and not entry.takes_buffer_size
+    assert entry.description.startswith("Joint training on the sessions so far")

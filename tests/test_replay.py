@@ -173,3 +173,29 @@ def test_the_registrys_plugin_avoids_avalanches_deprecated_update(warned):
     snapshots = run_stream(plugin.storage_policy, clustered_sessions(sessions=2, per_session=4), plugin)
     assert [len(s) for s in snapshots] == [3, 3]
     assert not [m for m in warned if "deprecated" in m], warned
+
+
+class KeepsFirst(ReplayBuffer):
+    """Keeps the first k pool items: never draws from its generator."""
+
+    def select(self, pool, k, rng):
+        return list(range(min(k, len(pool))))
+
+
+def test_drew_from_seed_says_whether_select_drew_from_its_generator():
+    datasets = clustered_sessions(sessions=3, per_session=5)
+    still, drawing = KeepsFirst(3, seed=0), Recorder(3, seed=0)
+    assert not still.drew_from_seed and not drawing.drew_from_seed
+    run_stream(still, datasets)
+    run_stream(drawing, datasets)
+    assert not still.drew_from_seed and drawing.drew_from_seed
+    assert len(still.buffer) == 3 and len(drawing.pools) == 3
+
+    restored = KeepsFirst(3, seed=0)
+    restored.drew_from_seed = True
+    restored.load_state_dict(copy.deepcopy(still.state_dict()))  # the flag is in the state ...
+    assert still.state_dict()["drew_from_seed"] is False and restored.drew_from_seed is False
+    fresh = Recorder(3, seed=0)
+    fresh.load_state_dict(copy.deepcopy(drawing.state_dict()))
+    assert fresh.drew_from_seed is True
+    assert pickle.loads(pickle.dumps(drawing)).drew_from_seed is True  # ... and pickles with the buffer

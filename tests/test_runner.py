@@ -18,12 +18,15 @@ import torch
 
 from facebench.board.schema import SCHEMA
 from facebench.cli import main
+from facebench.data.cards import load_card
+from facebench.protocol import SCORES_OF_VERSION, VERSION, Protocol
 from facebench.registry import list_strategies
 from facebench.run.runner import RunError, RunSpec, run
 
 QUICK = "faceworld-quick"
-BUILT_IN = ["naive", "joint", "cumulative", "er-rand", "er-hull", "kmeans", "reservoir"]
-KIND = {"joint": "joint", "cumulative": "cumulative"}  # the others are sequential
+BUILT_IN = ["naive", "joint", "joint-so-far", "cumulative", "er-rand", "er-hull", "kmeans", "reservoir"]
+KIND = {"joint": "joint", "joint-so-far": "joint-so-far", "cumulative": "cumulative"}  # the others are sequential
+DRAWS = {"er-rand", "kmeans", "reservoir"}  # buffers whose choices the seed varies (ER-Hull enumerates here)
 
 pytestmark = pytest.mark.usefixtures("anchor_cache")
 
@@ -41,6 +44,7 @@ def test_every_builtin_strategy_runs_on_the_quick_card(name, tmp_path):
     assert result["strategy"]["name"] == name and result["strategy"]["params"] == _params(name)
     assert result["strategy"]["kind"] == KIND.get(name, "sequential")
     assert result["sessions"] == 3
+    assert tuple(result["scores"]) == SCORES_OF_VERSION[VERSION]
     for score in result["scores"].values():
         matrix = score["matrix"]
         if name == "joint":
@@ -56,9 +60,14 @@ def test_every_builtin_strategy_runs_on_the_quick_card(name, tmp_path):
     assert result["provenance"]["torch"] == torch.__version__
     assert set(result["provenance"]["models"]) == {"generator", "encoder", "perceptual", "identity"}
     assert len(result["provenance"]["images_sha256"]) == 64
-    assert result["scenario"]["card_sha256"] and result["protocol"]["steps_per_session"] == 30
+    assert result["scenario"]["card_sha256"] and result["protocol"]["settings"]["steps_per_session"] == 30
+    assert result["protocol"] == Protocol.from_card(load_card(QUICK)).record() and result["protocol"]["version"] == VERSION
+    replay = "buffer_size" in _params(name)
+    assert result["seed_varies"] == ["batch_order", "p0_samples", *(["buffer"] if name in DRAWS else [])]
+    history = result["buffer_history_sha256"]
+    assert (history is not None and len(bytes.fromhex(history)) == 32) if replay else history is None
     photo = 128 * 4 + 3 * 64 * 64 * 4  # a latent and a float32 image
-    held = {"joint": 18, "cumulative": 18, "naive": 0}.get(name, 2)  # all 3 x 6 training items, or K = 2
+    held = {"joint": 18, "joint-so-far": 18, "cumulative": 18, "naive": 0}.get(name, 2)  # all 3 x 6 items, or K = 2
     assert (result["memory"]["items"] or 0, result["memory"]["bytes"]) == (held, held * photo)
 
 
@@ -103,6 +112,8 @@ def test_resume_after_a_real_kill_gives_the_uninterrupted_numbers(tmp_path):
     a = json.loads((tmp_path / "whole" / QUICK / "er-hull-k2" / "person0-seed0.json").read_text())
     b = json.loads((out / QUICK / "er-hull-k2" / "person0-seed0.json").read_text())
     assert a["scores"] == b["scores"]
+    assert a["buffer_history_sha256"] == b["buffer_history_sha256"] is not None  # the same buffers, in order
+    assert a["seed_varies"] == b["seed_varies"]
     assert not ckpt.exists()
 
 

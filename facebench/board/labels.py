@@ -13,7 +13,10 @@ LABELS = {
     "recon_ssim": "rec. SSIM",
     "synth_frechet": "syn. Fréchet",
     "synth_identity": "syn. identity",
+    "synth_kid": "syn. KID",
 }
+#: A summary's short name.
+SUMMARIES = {"aip": "AIP", "forgetting": "forgetting", "final_average": "final avg"}
 
 
 def header(score: str, summary: str, separator: str = " ") -> str:
@@ -21,5 +24,5 @@ def header(score: str, summary: str, separator: str = " ") -> str:
     (``rec. perceptual AIP ×10 ↓``)."""
     scale = SCORES[score][1]
     arrow = "↓" if better_is_lower(score, summary) else "↑"
-    name = "AIP" if summary == "aip" else summary
+    name = SUMMARIES[summary]
     return f"{LABELS[score]}{separator}{name}" + (f" ×{scale}" if scale != 1 else "") + f" {arrow}"

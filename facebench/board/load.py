@@ -7,8 +7,9 @@ skipped (never a silently wrong mean).
 
 A file is valid when it is UTF-8 JSON of at most :data:`MAX_BYTES` bytes, nested at most
 :data:`MAX_DEPTH` deep, that :func:`facebench.board.schema.validate` finds no problem with
-(schema ``facebench.result/2``; a ``facebench.result/1`` file is a problem that says how to
-migrate it), and across files: of the board's scenario (name and card hash: the most common
+(schema ``facebench.result/3``; a file of an earlier schema is a problem that says how to
+migrate it), and across files: of the board's protocol (version and hash: the most common among
+the files; a file of another protocol is "mixed in", with how to rerun it), of the board's scenario (name and card hash: the most common
 among the files; the others are "mixed in"), of the board's number of sessions (the most
 common among the files of its scenario: a folder card does not say it), not a second file of
 the same (strategy, parameters, person, seed), and not a copy of another file's run: score
@@ -29,7 +30,7 @@ import pandas as pd
 
 from facebench.board.schema import describe, validate
 from facebench.errors import FacebenchError
-from facebench.protocol import SCORES
+from facebench.protocol import SCORES, VERSION, VERSIONS
 
 #: What the leaderboard writes; ``leaderboard.json`` is never read as a result file.
 MARKDOWN, CSV, JSON = "LEADERBOARD.md", "leaderboard.csv", "leaderboard.json"
@@ -53,8 +54,11 @@ class Board:
     ``runs`` has one row per valid file: path, strategy, method (the strategy's name with its
     parameters other than ``buffer_size``), K (its ``buffer_size``, nullable Int64: none for a
     strategy without a buffer), person, seed, a column ``<score>.<summary>`` per score and
-    summary (aip, forgetting; raw, unscaled; NaN for null), ``memory.items`` (NaN: it keeps no
-    items), ``memory.bytes`` and ``matrices`` (score -> a[t][k] as an array, NaN for null).
+    summary (aip, forgetting, final_average; raw, unscaled; NaN for null or for a score the
+    file's protocol version lacks), ``protocol`` (its version), ``buffer_history`` (the buffer
+    history's hash, None without one), ``memory.items`` (NaN: it keeps no items),
+    ``memory.bytes`` and ``matrices`` (score -> a[t][k] as an array, NaN for null).
+    ``protocol_version``: the protocol every run of the board ran (a board holds one).
     """
 
     scenario: str
@@ -63,6 +67,7 @@ class Board:
     skipped: tuple[str, ...]
     skipped_files: int
     files: int
+    protocol_version: int = VERSION
 
 
 def result_files(folder: str | Path) -> list[Path]:
@@ -82,6 +87,29 @@ def check(folder: str | Path) -> list[str]:
     return [line for lines in problems.values() for line in lines]
 
 
+ENVIRONMENT = ("threads", "device", "cpu")
+"""What a run's numbers depend on slightly besides its inputs (``provenance``): torch's CPU
+threads, the device and the CPU (``facebench.protocol.TOLERANCES`` says how much)."""
+
+
+def environment_warnings(folder: str | Path) -> list[str]:
+    """One line per valid result file under ``folder`` whose threads, device or CPU differ from
+    the most common among the valid files: not a problem (its numbers stand), but its
+    differences from the others hold the environment's share (``facebench verify`` measures it)."""
+    documents, problems = _scan(result_files(folder))
+    valid = {path: data["provenance"] for path, data in documents.items() if path not in problems}
+    if not valid:
+        return []
+    usual = {key: _most_common(str(p.get(key)) for p in valid.values()) for key in ENVIRONMENT}
+    lines = []
+    for path, provenance in valid.items():
+        other = [f"{key} {provenance.get(key)} (the board's: {usual[key]})" for key in ENVIRONMENT
+                 if str(provenance.get(key)) != usual[key]]
+        if other:
+            lines.append(f"{path}: ran elsewhere: {', '.join(other)}")
+    return lines
+
+
 def load(folder: str | Path) -> Board:
     """The valid runs under ``folder``; invalid files are skipped and listed in ``skipped``."""
     files = result_files(folder)
@@ -93,10 +121,11 @@ def load(folder: str | Path) -> Board:
     if not valid:
         raise LeaderboardError(f"{folder}: no valid result file among {len(files)}: " + "; ".join(skipped[:3])
                                + (" ..." if len(skipped) > 3 else ""))
-    first = valid[0][1]["scenario"]
+    first = valid[0][1]
     rows = [_run_row(path, data) for path, data in valid]
     runs = pd.DataFrame(rows).assign(K=pd.array([row["K"] for row in rows], dtype="Int64"))  # not through float
-    return Board(first["name"], first["card_sha256"], runs, skipped, len(problems), len(files))
+    return Board(first["scenario"]["name"], first["scenario"]["card_sha256"], runs, skipped, len(problems), len(files),
+                 first["protocol"]["version"])
 
 
 def read(path: Path) -> tuple[object, str | None]:
@@ -161,6 +190,11 @@ def _cross_file_problems(documents: dict[Path, dict]):
     if not documents:
         return
     scenario = lambda d: (d["scenario"]["name"], d["scenario"]["card_sha256"])  # noqa: E731
+    protocol = lambda d: (d["protocol"]["version"], d["protocol"]["sha256"])  # noqa: E731
+    ran = _most_common(protocol(d) for d in documents.values())
+    for path in [path for path, data in documents.items() if protocol(data) != ran]:
+        yield path, f"{path}: {_protocol_mixed(documents[path]['protocol'], ran)}"
+    documents = {path: data for path, data in documents.items() if protocol(data) == ran}
     board = _most_common(scenario(d) for d in documents.values())
     sessions = _most_common(d["sessions"] for d in documents.values() if scenario(d) == board)
     recorded = [d for d in documents.values() if scenario(d) == board and d["provenance"].get("models")]
@@ -188,7 +222,7 @@ def _cross_file_problems(documents: dict[Path, dict]):
                          f"board's other runs of that person ({images[data['person']][:12]}); same card, other photos")
             continue
         key = _run_key(data)
-        scores = json.dumps([data["scores"][score]["matrix"] for score in SCORES])
+        scores = json.dumps([entry["matrix"] for entry in data["scores"].values() if entry is not None])
         if key in runs:
             params = "".join(f" {k}={v}" for k, v in sorted(data["strategy"]["params"].items()))
             yield path, (f"{path}: strategy: the same run ({key[0]}{params}, person {key[2]}, seed {key[3]}) "
@@ -198,6 +232,18 @@ def _cross_file_problems(documents: dict[Path, dict]):
                          "under another person, seed or strategy")
         else:
             runs[key], matrices[scores] = path, path
+
+
+def _protocol_mixed(mine: dict, board: tuple[int, str]) -> str:
+    """Why a file of protocol ``mine`` is no run of a board of protocol ``board`` (version, hash)."""
+    version, sha = board
+    if mine["version"] != version:
+        return (f"protocol.version: {mine['version']} mixed into a board of protocol version {version}; a board "
+                f"ranks runs of one protocol: rerun it with the facebench that runs version {version} "
+                f"({VERSIONS.get(version, 'unknown version')}), e.g. `facebench sweep`, or keep the versions in "
+                "separate folders")
+    return (f"protocol.sha256: settings {mine['sha256'][:12]} mixed into a board of settings {sha[:12]} "
+            "(same version, another card protocol section): rerun it with the board's card")
 
 
 def _most_common(values):
@@ -216,11 +262,14 @@ def _run_row(path: Path, data: dict) -> dict:
         "K": strategy["params"].get("buffer_size"),
         "person": data["person"],
         "seed": data["seed"],
-        "matrices": {name: np.array(data["scores"][name]["matrix"], dtype=float) for name in SCORES},
+        "matrices": {name: np.array(entry["matrix"], dtype=float) for name, entry in data["scores"].items()
+                     if entry is not None},
+        "protocol": data["protocol"]["version"],
+        "buffer_history": data["buffer_history_sha256"],
     }
     for name in SCORES:
-        for summary in ("aip", "forgetting"):
-            value = data["scores"][name][summary]
+        for summary in ("aip", "forgetting", "final_average"):
+            value = (data["scores"].get(name) or {}).get(summary)
             row[f"{name}.{summary}"] = np.nan if value is None else value
     memory = data["memory"]
     row["memory.items"] = np.nan if memory["items"] is None else memory["items"]

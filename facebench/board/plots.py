@@ -1,36 +1,59 @@
 """The leaderboard's plots, PNG files drawn with matplotlib's Agg canvas (not through pyplot).
 
 - ``aip_forgetting_vs_k.png``: for each board score, AIP (top) and forgetting (bottom) against
-  K, one line per strategy with its 95% intervals as error bars; strategies without a buffer
-  are a dashed horizontal line with the interval as a band.
+  K, one line per method with its 95% intervals as error bars; methods without a buffer are a
+  dashed horizontal line with the interval as a band.
 - ``matrix_<score>.png``: each row's score matrix a[t][k] (mean over its runs) as a heatmap
-  tile, the tiles of one K in one column.
+  tile, the tiles of one K in one column, each under its title (wrapped to the tile's width).
 - ``session0_over_time.png``: a[t][0], the score on session 0 after training on session t,
-  mean over runs, per strategy: one panel per (score, K); strategies without a buffer appear
+  mean over runs, per method: one panel per (score, K); methods without a buffer appear
   dashed in every K's panel.
 
 Scores drawn: the paper's four (perceptual and identity, reconstruction and synthesis); PSNR is
 in the table only. All values are in print scale (times 10 where the paper prints times 10).
+
+Colours. A method's colour and marker are its own, whatever else is on the board: taken from the
+SHA-1 of its name (:func:`style`), a colour of the 20 of tab20 and one of :data:`MARKERS`. Two
+methods can share a colour (20 colours); they then have different markers, most of the time.
+
+Provisional rows and intervals. An interval of fewer than :data:`MIN_RUNS` runs is not drawn:
+with n = 2 the t interval is 12.7 standard errors wide, and one such bar rescaled every panel.
+A provisional row (:mod:`facebench.board.aggregate`: it lacks some of the board's persons or
+seeds) is drawn dotted with hollow markers, "(provisional)" after its name, and its interval
+does not set the axes: a panel's y range is that of every row's mean and the full-coverage
+rows' intervals, and a provisional row's bar outside it is clipped. The legend sits under the panels, in as many
+columns as fit the figure's width (the figure widens for a name longer than that), never
+clipped.
 """
 
 from __future__ import annotations
 
+import hashlib
+import math
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 from matplotlib import colormaps
-from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.backends.backend_agg import FigureCanvasAgg, RendererAgg
 from matplotlib.figure import Figure
+from matplotlib.font_manager import FontProperties
 from matplotlib.ticker import MaxNLocator
 
-from facebench.board.aggregate import COLUMNS, column, k_label
+from facebench.board.aggregate import COLUMNS, MIN_PAIRS, column, k_label
 from facebench.board.labels import LABELS, header
 from facebench.board.load import Board
 from facebench.protocol import SCORES
 
 #: Scores drawn: the paper's four, those with a forgetting column on the board.
 PLOTTED = tuple(dict.fromkeys(score for score, summary in COLUMNS if summary == "forgetting"))
+#: The fewest runs whose interval is drawn.
+MIN_RUNS = MIN_PAIRS
+#: A method's marker is one of these (:func:`style`).
+MARKERS = ("o", "s", "^", "D", "v", "P", "X", "*")
+_TAB20 = colormaps["tab20"]
+#: The colours: tab20's ten dark hues, then their light twins.
+PALETTE = tuple(_TAB20(index) for index in (*range(0, 20, 2), *range(1, 20, 2)))
 
 
 def plot_board(board: Board, table: pd.DataFrame, out: str | Path) -> list[Path]:
@@ -51,34 +74,54 @@ def _figure(width: float, height: float) -> Figure:
     return figure
 
 
-def _colors(strategies) -> dict[str, tuple]:
-    """One colour per strategy, distinct for up to 20 strategies (the board has 15): tab20's ten
-    dark hues first, then their light twins."""
-    cmap = colormaps["tab20"]
-    order = [*range(0, cmap.N, 2), *range(1, cmap.N, 2)]
-    return {name: cmap(order[index % cmap.N]) for index, name in enumerate(sorted(set(strategies)))}
+def style(method: str) -> tuple[tuple, str]:
+    """A method's colour (of :data:`PALETTE`) and marker (of :data:`MARKERS`), from the SHA-1 of
+    its name alone: the same on every board, whatever other methods it has."""
+    number = int.from_bytes(hashlib.sha1(method.encode("utf-8")).digest()[:8], "big")
+    return PALETTE[number % len(PALETTE)], MARKERS[number // len(PALETTE) % len(MARKERS)]
+
+
+def _label(row) -> str:
+    return row["method"] + (" (provisional)" if row.get("provisional", False) else "")
+
+
+def _interval(row, name: str) -> float:
+    """The half-width drawn for ``row``'s column ``name``: 0 under :data:`MIN_RUNS` runs or none."""
+    half = row[name + "_ci95"]
+    return float(half) if row["n"] >= MIN_RUNS and np.isfinite(half) else 0.0
+
+
+def _limits(axis, table: pd.DataFrame, name: str) -> None:
+    """The y range of a panel: every row's mean, and the drawn intervals of the full-coverage
+    rows only, and a margin; a provisional row's interval outside it is clipped."""
+    low, high = [], []
+    for _, row in table.iterrows():
+        if np.isfinite(row[name]):
+            half = 0.0 if row.get("provisional", False) else _interval(row, name)
+            low.append(row[name] - half)
+            high.append(row[name] + half)
+    if not low:
+        return
+    bottom, top = min(low), max(high)
+    margin = 0.08 * (top - bottom) or 0.05 * abs(top) or 0.1
+    axis.set_ylim(bottom - margin, top + margin)
 
 
 def _against_k(table: pd.DataFrame):
     summaries = ("aip", "forgetting")
-    figure = _figure(3.6 * len(PLOTTED), 6.4)
+    figure = _figure(3.6 * len(PLOTTED), 5.8)
     axes = figure.subplots(2, len(PLOTTED), squeeze=False)
-    colors = _colors(table["strategy"])
+    if "provisional" not in table:
+        table = table.assign(provisional=False)
     buffered, bufferless = table[table["K"].notna()], table[table["K"].isna()]
     for row, summary in enumerate(summaries):
         for col, score in enumerate(PLOTTED):
             axis, name = axes[row][col], column(score, summary)
             for method, rows in buffered.groupby("method"):
-                rows = rows.sort_values("K")
-                axis.errorbar(rows["K"].astype(float), rows[name], yerr=rows[name + "_ci95"].fillna(0),
-                              marker="o", capsize=3, color=colors[rows["strategy"].iloc[0]], label=method)
+                _k_line(axis, rows.sort_values("K"), name)
             for _, reference in bufferless.iterrows():
-                if np.isfinite(reference[name]):
-                    axis.axhline(reference[name], linestyle="--", color=colors[reference["strategy"]],
-                                 label=reference["method"])
-                    half = np.nan_to_num(reference[name + "_ci95"])
-                    axis.axhspan(reference[name] - half, reference[name] + half, alpha=0.12,
-                                 color=colors[reference["strategy"]])
+                _reference(axis, reference, name)
+            _limits(axis, table, name)
             axis.set_title(header(score, summary), fontsize=9)
             axis.set_xlabel("K (buffer size)")
             if len(buffered):
@@ -87,16 +130,62 @@ def _against_k(table: pd.DataFrame):
     return figure
 
 
+def _k_line(axis, rows: pd.DataFrame, name: str) -> None:
+    """One method's means against K: filled markers where the row is full, hollow where it is
+    provisional (and the line dotted), error bars where there are :data:`MIN_RUNS` runs."""
+    color, marker = style(rows["method"].iloc[0])
+    x, y = rows["K"].astype(float).to_numpy(), rows[name].to_numpy(float)
+    provisional = rows["provisional"].astype(bool).to_numpy()
+    full = ~provisional
+    label = rows["method"].iloc[0] + (" (provisional)" if provisional.any() else "")
+    axis.plot(x, y, linestyle=":" if provisional.any() else "-", color=color, marker=marker, markersize=5,
+              markerfacecolor="none" if provisional.all() else color,
+              markevery=list(np.flatnonzero(full)) if provisional.any() and full.any() else None, label=label)
+    if provisional.any() and full.any():
+        axis.plot(x[provisional], y[provisional], linestyle="none", color=color, marker=marker, markersize=5,
+                  markerfacecolor="none")
+    halves = np.array([_interval(row, name) for _, row in rows.iterrows()])
+    shown = halves > 0
+    if shown.any():
+        axis.errorbar(x[shown], y[shown], yerr=halves[shown], fmt="none", capsize=3, color=color)
+
+
+def _reference(axis, reference, name: str) -> None:
+    """A method without a buffer: a dashed line (dotted: provisional) at its mean, a marker at
+    both ends, and its interval as a band where there are :data:`MIN_RUNS` runs."""
+    if not np.isfinite(reference[name]):
+        return
+    color, marker = style(reference["method"])
+    provisional = bool(reference.get("provisional", False))
+    axis.axhline(reference[name], linestyle=":" if provisional else "--", color=color, marker=marker,
+                 markersize=4, markerfacecolor="none" if provisional else color, label=_label(reference))
+    half = _interval(reference, name)
+    if half > 0:
+        axis.axhspan(reference[name] - half, reference[name] + half, alpha=0.12, color=color)
+
+
 def _legend(figure, axes) -> None:
-    """One legend under the panels, and margins fixed in inches (cheaper than a layout engine)."""
+    """One legend under the panels, in as many columns (at most 6) as fit the figure's width,
+    the figure widened if one column does not; margins fixed in inches (cheaper than a layout
+    engine)."""
     labels = {}
     for axis in np.ravel(axes):
         for handle, label in zip(*axis.get_legend_handles_labels()):
             labels.setdefault(label, handle)
-    columns = min(6, len(labels))
-    figure.legend(labels.values(), labels.keys(), loc="lower center", ncol=columns, fontsize=8)
+    renderer = figure.canvas.get_renderer()
     width, height = figure.get_size_inches()
-    bottom = 0.75 + 0.22 * -(-len(labels) // columns)
+    for columns in range(min(6, max(1, len(labels))), 0, -1):
+        legend = figure.legend(labels.values(), labels.keys(), loc="lower center", ncol=columns, fontsize=8,
+                               bbox_to_anchor=(0.5, 0.0))
+        box = legend.get_window_extent(renderer)
+        if box.width <= figure.bbox.width - 0.2 * figure.dpi or columns == 1:
+            break
+        legend.remove()
+    width = max(width, box.width / figure.dpi + 0.2)
+    legend_height = box.height / figure.dpi
+    height += legend_height
+    figure.set_size_inches(width, height)
+    bottom = legend_height + 0.75
     figure.subplots_adjust(left=0.7 / width, right=1 - 0.15 / width, top=1 - 0.35 / height, bottom=bottom / height,
                            hspace=0.45, wspace=0.3)
 
@@ -122,29 +211,69 @@ def _row_matrices(board: Board, table: pd.DataFrame, score: str):
 
 
 def _title(row) -> str:
-    return row["method"] + ("" if pd.isna(row["K"]) else f" K={row['K']}")
+    return (row["method"] + ("" if pd.isna(row["K"]) else f" K={row['K']}")
+            + (" (provisional)" if row.get("provisional", False) else ""))
+
+
+TILE_INCHES = 1.7
+"""A matrix tile and the gap to the next column's: 1.7 inches."""
+TITLE_POINTS = 7
+"""The font size of a tile's title."""
+_measure = RendererAgg(1, 1, 72)  # measures text in points (pixels at 72 dpi)
+
+
+def text_width(text: str, points: float) -> float:
+    """The width of ``text`` in points at font size ``points``, as Agg draws it."""
+    width, _, _ = _measure.get_text_width_height_descent(text, FontProperties(size=points), ismath=False)
+    return width
+
+
+def wrap(text: str, width: float, points: float) -> list[str]:
+    """``text`` in lines at most ``width`` points wide, broken at spaces (a word wider than a
+    line: between its characters)."""
+    lines: list[str] = []
+    for word in text.split():
+        if lines and text_width(f"{lines[-1]} {word}", points) <= width:
+            lines[-1] += f" {word}"
+            continue
+        while len(word) > 1 and text_width(word, points) > width:
+            cut = 1
+            while cut < len(word) and text_width(word[: cut + 1], points) <= width:
+                cut += 1
+            lines.append(word[:cut])
+            word = word[cut:]
+        lines.append(word)
+    return lines or [""]
 
 
 def _matrices(board: Board, table: pd.DataFrame, score: str):
-    """One image of tiles, one tile per table row (its mean a[t][k]), one column of tiles per K."""
+    """One image of tiles, one tile per table row (its mean a[t][k]), one column of tiles per K,
+    each tile under its title, wrapped to the tile and its gap; the gap above a row of tiles is
+    as high as the longest title."""
     columns: dict[str, list] = {}
     for row, matrix in _row_matrices(board, table, score):
         columns.setdefault(k_label(row["K"]), []).append((row, matrix))
     size = max(max(matrix.shape) for tiles in columns.values() for _, matrix in tiles)
     gap = max(2, size // 3)
     step = size + gap
+    inch = TILE_INCHES / step  # a cell
+    titles = {id(row): wrap(_title(row), (step - 1) * inch * 72, TITLE_POINTS)
+              for tiles in columns.values() for row, _ in tiles}
+    lines = max(len(title) for title in titles.values())
+    gap_above = max(gap, math.ceil(lines * TITLE_POINTS * 1.3 / 72 / inch) + 1)
+    step_down = size + gap_above
     rows = max(len(tiles) for tiles in columns.values())
-    canvas = np.full((gap + rows * step, len(columns) * step), np.nan)
-    inch = 1.7 / step  # a tile and its gap: 1.7 inches
+    canvas = np.full((gap_above + rows * step_down, len(columns) * step), np.nan)
     width, height = canvas.shape[1] * inch + 1.3, canvas.shape[0] * inch + 0.7
     figure = _figure(width, height)
     axis = figure.subplots()
     figure.subplots_adjust(left=0.1 / width, right=1 - 1.2 / width, bottom=0.1 / height, top=1 - 0.6 / height)
     for c, tiles in enumerate(columns.values()):
         for r, (row, matrix) in enumerate(tiles):
-            y, x = gap + r * step, c * step
+            y, x = gap_above + r * step_down, c * step
             canvas[y: y + matrix.shape[0], x: x + matrix.shape[1]] = matrix
-            axis.text(x - 0.5, y - 0.7, _title(row), fontsize=7, va="bottom")
+            axis.text(x - 0.5, y - 0.7, "\n".join(titles[id(row)]), fontsize=TITLE_POINTS, va="bottom",
+                      parse_math=False)
     cmap = colormaps["viridis_r" if SCORES[score][0] == "lower" else "viridis"].with_extremes(bad="white")
     image = axis.imshow(canvas, cmap=cmap, interpolation="nearest")
     axis.axis("off")
@@ -157,18 +286,19 @@ def _matrices(board: Board, table: pd.DataFrame, score: str):
 
 def _session0(board: Board, table: pd.DataFrame):
     ks = sorted(table["K"].dropna().astype(int).unique()) or [None]
-    figure = _figure(3.4 * len(ks), 2.3 * len(PLOTTED) + 1.2)
+    figure = _figure(3.4 * len(ks), 2.3 * len(PLOTTED) + 0.5)
     axes = figure.subplots(len(PLOTTED), len(ks), squeeze=False, sharex=True)
-    colors = _colors(table["strategy"])
     for r, score in enumerate(PLOTTED):
         for row, matrix in _row_matrices(board, table, score):
             curve = matrix[:, 0] if len(matrix) > 1 else np.full(matrix.shape[1], matrix[0, 0])
             bufferless = pd.isna(row["K"])
+            provisional = bool(row.get("provisional", False))
+            color, marker = style(row["method"])
             for c, k in enumerate(ks):
                 if bufferless or row["K"] == k:
-                    axes[r][c].plot(np.arange(len(curve)), curve, linestyle="--" if bufferless else "-",
-                                    marker=None if bufferless else ".", color=colors[row["strategy"]],
-                                    label=row["strategy"])
+                    axes[r][c].plot(np.arange(len(curve)), curve, color=color, marker=marker, markersize=3,
+                                    linestyle=":" if provisional else "--" if bufferless else "-",
+                                    markerfacecolor="none" if provisional else color, label=_label(row))
         for c, k in enumerate(ks):
             axes[r][c].set_title(f"{LABELS[score]}" + ("" if k is None else f", K={k}"), fontsize=9)
             axes[-1][c].set_xlabel("after training on session t")

@@ -3,20 +3,31 @@
 A cell is ``mean ± half-width`` of the 95% confidence interval (``—`` for no interval: one run;
 ``—`` alone where the summary does not exist, like a joint model's forgetting). Every cell of a
 column has the same decimals: three significant digits of the column's largest value, between
-1 and 4 decimals.
+1 and 4 decimals. A provisional row (:mod:`facebench.board.aggregate`: it lacks some of the
+board's persons or seeds) has rank "—" and says so after its method: "(provisional: 2/5
+persons, seeds {0})"; the CSV and JSON have the columns ``coverage`` and ``provisional``, and
+an empty (null) rank.
+
+A comparison (:mod:`facebench.board.compare`) is text in a long form, one line per baseline
+(K, n pairs, new − baseline ± its 95% interval, Holm-adjusted p, verdict), fitted to a width:
+a method's name too long for its column goes on a line of its own, a number is never split;
+or JSON.
 """
 
 from __future__ import annotations
 
 import json
 import math
+import textwrap
 from pathlib import Path
 
 import pandas as pd
 from rich.table import Table
 from rich.text import Text
 
-from facebench.board.aggregate import COLUMNS, CONFIDENCE, PRIMARY, TIEBREAK, column, k_label
+from facebench.board.aggregate import (
+    ALPHA, COLUMNS, CONFIDENCE, MIN_PAIRS, PRIMARY, TIEBREAK, column, grid, k_label,
+)
 from facebench.board.labels import header
 from facebench.board.load import CSV, JSON, MARKDOWN, Board
 from facebench.board.plots import plot_board
@@ -25,12 +36,17 @@ from facebench.style import table as styled_table
 
 def notes(board: Board) -> list[str]:
     """The lines that say what the table's numbers are."""
+    board_grid = grid(board.runs)
+    lacks = "a run of one of these (person, seed) pairs" if board_grid.seeds else "one of these persons"
     return [
-        f"Scenario {board.scenario} (card sha256 {board.card_sha256[:12]}): {len(board.runs)} runs "
+        f"Scenario {board.scenario} (card sha256 {board.card_sha256[:12]}, protocol version "
+        f"{board.protocol_version}): {len(board.runs)} runs "
         f"from {board.files} result files.",
         "Each cell: mean over persons × seeds ± half-width of its 95% Student-t confidence interval "
         "(— : one run, no interval); n: runs per row.",
         f"Ranked within each K by {header(*PRIMARY)}, ties by {header(*TIEBREAK)}.",
+        f"The board's grid: {board_grid}. A row without {lacks} is provisional: listed after the ranked rows "
+        "of its K, unranked (rank —), its mean not comparable.",
         "Kept memory: what the strategy holds besides the model after the last session "
         "(items × bytes per item, or bytes; images are stored as float32).",
     ]
@@ -64,11 +80,21 @@ def text_rows(table: pd.DataFrame, separator: str = " ") -> tuple[list[str], lis
     places = {name: decimals(table[name].tolist()) for name in names}
     titles = (["K", "rank", "method", "n"] + [header(score, summary, separator) for score, summary in COLUMNS]
               + ["kept memory"])
-    rows = [[k_label(row["K"]), str(row["rank"]), row["method"], str(row["n"])]
+    rows = [[k_label(row["K"]), rank_cell(row), method_cell(row), str(row["n"])]
             + [cell(row[name], row[name + "_ci95"], places[name]) for name in names]
             + [memory_cell(row["memory_items"], row["memory_bytes"])]
             for _, row in table.iterrows()]
     return titles, rows
+
+
+def rank_cell(row) -> str:
+    """A row's rank, "—" for a provisional row (unranked)."""
+    return "—" if pd.isna(row["rank"]) else str(int(row["rank"]))
+
+
+def method_cell(row) -> str:
+    """A row's method, and "(provisional: <coverage>)" for a provisional row."""
+    return row["method"] + (f" (provisional: {row['coverage']})" if row.get("provisional", False) else "")
 
 
 def memory_cell(items: float, total: float) -> str:
@@ -125,6 +151,9 @@ def as_json(board: Board, table: pd.DataFrame) -> str:
         "tiebreak": column(*TIEBREAK),
         "confidence": CONFIDENCE,
         "interval": "half-width of the Student-t confidence interval of the mean over runs (columns *_ci95)",
+        "grid": _grid(grid(board.runs)),
+        "provisional": "a row without a run of one of the grid's (person, seed) pairs: after the ranked rows "
+                       "of its K, rank null, its mean not comparable",
         "rows": records(table),
     }
     return json.dumps(payload, indent=1, ensure_ascii=False) + "\n"
@@ -160,54 +189,156 @@ def write_board(board: Board, table: pd.DataFrame, out: str | Path) -> list[Path
     return written + plot_board(board, table, out / "plots")
 
 
-COMPARISON_NOTE = ("Each cell: new − baseline in print scale, mean over (person, seed) pairs ± half-width of "
-                   "its 95% Student-t interval, and p of the two-sided paired t-test (— : under 2 pairs or "
-                   "no spread); n: pairs.")
+def _grid(board_grid) -> dict:
+    return {"persons": list(board_grid.persons), "seeds": list(board_grid.seeds)}
 
 
-def comparison_tables(comparison) -> list[Table]:
-    """One rich table per new (method, K): its rank, then its difference to every baseline."""
-    differences = comparison.differences
+# Comparisons. --------------------------------------------------------------------------------
+
+TEST = ("two-sided paired t-test over the (person, seed) pairs both rows have (scipy.stats.ttest_rel); "
+        f"no test under {MIN_PAIRS} pairs")
+CORRECTION = "Holm, within each family: one new row's baselines in one column"
+
+
+def _where(k: str) -> str:
+    return "among the strategies without a buffer" if k == "-" else f"at K={k}"
+
+
+def _persons(persons: list[str]) -> str:
+    if len(persons) > 6:
+        return _keep(f"{len(persons)} persons")
+    return ("person\xa0" if len(persons) == 1 else "persons\xa0") + ", ".join(persons)
+
+
+def _seeds(seeds: list[int]) -> str:
+    return ("seed\xa0" if len(seeds) == 1 else "seeds\xa0") + ", ".join(map(str, seeds))
+
+
+def _keep(text) -> str:
+    """``text`` that :func:`_wrap` keeps on one line (its spaces no-break spaces until then)."""
+    return str(text).replace(" ", "\xa0")
+
+
+def _wrap(text: str, width: int) -> list[str]:
+    """A paragraph wrapped at spaces to ``width``, its later lines indented by two; never inside
+    a number, nor inside what :func:`_keep` marked."""
+    lines = textwrap.wrap(text, width, subsequent_indent="  ", break_long_words=False, break_on_hyphens=False)
+    return [line.replace("\xa0", " ") for line in lines]
+
+
+def _rank_lines(comparison, mine, width: int) -> list[str]:
     primary = column(*PRIMARY)
-    out = []
+    k = k_label(mine["K"])
+    status = (f"provisional (the board's grid: {_keep(comparison.grid)})" if mine["provisional"]
+              else "full coverage")
+    lines = _wrap(f"{mine['method']}, K={k}: {_keep(mine['coverage'])}; {status}", width)
+    if pd.isna(mine["rank"]):
+        return lines + _wrap(f"{mine['method']} is not ranked: it shares no {_keep('(person, seed)')} pair with "
+                             f"the board's rows {_where(k)}.", width)
+    places = decimals([mine[primary], mine["best_" + primary]])
+    pairs = mine["pairs"]
+    text = (f"{mine['method']} would rank {mine['rank']} of {mine['of']} {_where(k)} by {_keep(header(*PRIMARY))} "
+            f"over the {pairs} {_keep('(person, seed)')} pair{'s' * (pairs != 1)} it shares with those rows "
+            f"({_persons(mine['persons'])}; {_seeds(mine['seeds'])}), every row's mean over those pairs only: "
+            f"{mine[primary]:.{places}f}")
+    if isinstance(mine["best"], str):
+        best = mine["best_" + primary]
+        text += f"; the best of the board's rows there, {_keep(mine['best'] + ':')} {best:.{places}f}"
+    if mine["left_out"]:
+        rows = mine["left_out"]
+        text += f"; {rows} board row{'s' * (rows != 1)} without those pairs left out"
+    return lines + _wrap(text + ".", width)
+
+
+def _p_text(p: float) -> str:
+    if not math.isfinite(p):
+        return "—"
+    return "<0.001" if p < 0.001 else f"{p:.3f}"
+
+
+def _column_lines(rows: pd.DataFrame, score: str, summary: str, width: int, exploratory: bool) -> list[str]:
+    """One column's differences: a heading, then one line per baseline."""
+    tests = int(rows["p"].notna().sum())
+    heading = (f"{_keep(header(score, summary))}{' (exploratory)' if exploratory else ''}: new − baseline over the "
+               f"pairs both have, {_keep('mean ± 95% CI')}; ")
+    if tests:
+        heading += (f"p_adj: paired t-test, Holm over {tests} test{'s' * (tests != 1)}; cannot tell: "
+                    f"{_keep(f'p_adj ≥ {ALPHA:.2g}')}, or {_keep(f'n < {MIN_PAIRS}')} (no test).")
+    else:
+        heading += f"no p-value: {_keep(f'n < {MIN_PAIRS}')} pairs with every baseline, too few to test."
+    lines = _wrap(heading, width)
+    places = decimals(rows["difference"].tolist())
+    means, halves = [], []
+    for difference, half in zip(rows["difference"], rows["ci95"]):
+        means.append(f"{difference:+.{places}f}" if math.isfinite(difference) else "—")
+        halves.append(f"{half:.{places}f}" if math.isfinite(half) else "—")
+    mean_width, half_width = max(map(len, means)), max(map(len, halves))
+    cells = []
+    for (_, row), mean, half in zip(rows.iterrows(), means, halves):
+        difference = f"{mean:>{mean_width}} ± {half:>{half_width}}" if mean != "—" else "—"
+        cells.append((row["baseline"], k_label(row["baseline_K"]), str(row["n"]), difference,
+                      _p_text(row["p_adjusted"]), row["verdict"]))
+    titles = ("baseline", "K", "n", "new − baseline", "p_adj", "verdict")
+    widths = [max(len(title), *(len(c[i]) for c in cells)) for i, title in enumerate(titles)]
+    fixed = sum(widths[1:]) + 2 * (len(titles) - 1)  # the columns after the name, two spaces apart
+    widths[0] = max(8, min(widths[0], width - 2 - fixed))
+
+    def line(values) -> str:
+        name, k, n, difference, p, verdict = values
+        rest = f"{k:>{widths[1]}}  {n:>{widths[2]}}  {difference:<{widths[3]}}  {p:>{widths[4]}}  {verdict}"
+        if len(name) > widths[0]:
+            return f"  {name}\n  {'':<{widths[0]}}  {rest}"
+        return f"  {name:<{widths[0]}}  {rest}".rstrip()
+
+    lines.append(line(titles))
+    lines += [text for cell in cells for text in line(cell).split("\n")]
+    return lines
+
+
+def comparison_text(comparison, width: int = 80, all_columns: bool = False) -> list[str]:
+    """One block of text per new (method, K), lines at most ``width`` long where the method names
+    allow: its coverage and rank, then the primary column's difference to every baseline (and,
+    with ``all_columns``, every other column's, marked exploratory)."""
+    differences = comparison.differences
+    blocks = []
     for _, mine in comparison.ranks.iterrows():
         k = k_label(mine["K"])
-        where = "among the strategies without a buffer" if k == "-" else f"at K={k}"
-        score = cell(mine[primary], mine[primary + "_ci95"], decimals([mine[primary]]))
-        title = f"{mine['method']} would rank {mine['rank']} of {mine['of']} {where} by {header(*PRIMARY)}: {score}"
-        table = styled_table(Text(title), caption=COMPARISON_NOTE, caption_justify="left")
-        rows = differences[(differences["method"] == mine["method"])
-                           & (differences["K"].map(k_label) == k)]
-        shown = [(s, m) for s, m in COLUMNS if column(s, m) in set(rows["column"])]
-        names = [column(s, m) for s, m in shown]
-        for heading in ["baseline", "K", "n"] + [header(s, m, "\n") for s, m in shown]:
-            table.add_column(heading, justify="left" if heading == "baseline" else "right", overflow="fold")
-        places = {name: decimals(rows.loc[rows["column"] == name, "difference"].tolist()) for name in names}
-        for (baseline, base_k), cells in rows.groupby(["baseline", rows["baseline_K"].map(k_label)], sort=False):
-            by_column = cells.set_index("column")
-            table.add_row(Text(baseline), base_k, str(cells["n"].max()),
-                          *[_difference(by_column.loc[name], places[name]) if name in by_column.index else "—"
-                            for name in names])
-        out.append(table)
-    return out
+        lines = _rank_lines(comparison, mine, width)
+        rows = differences[(differences["method"] == mine["method"]) & (differences["K"].map(k_label) == k)]
+        for score, summary in COLUMNS:
+            if (score, summary) != PRIMARY and not all_columns:
+                continue
+            shown = rows[rows["column"] == column(score, summary)]
+            if len(shown):
+                lines += [""] + _column_lines(shown, score, summary, width, exploratory=(score, summary) != PRIMARY)
+        blocks.append("\n".join(lines))
+    return blocks
 
 
-def _difference(row, places: int) -> str:
-    if not math.isfinite(row["difference"]):
-        return "no pairs"
-    text = f"{row['difference']:+.{places}f} ± "
-    if not math.isfinite(row["ci95"]):
-        return text + "—"
-    p = "p<0.001" if row["p"] < 0.001 else f"p={row['p']:.3f}"
-    return text + f"{row['ci95']:.{places}f}\n{p}"
+def comparison_tables(comparison, width: int = 80, all_columns: bool = False) -> list[Text]:
+    """:func:`comparison_text` as rich Text, one per new (method, K) (Text: a method's name is
+    never read as rich markup)."""
+    return [Text(block) for block in comparison_text(comparison, width, all_columns)]
 
 
-def comparison_json(comparison) -> str:
+def comparison_json(comparison, all_columns: bool = False) -> str:
+    differences = comparison.differences
+    if not all_columns:
+        differences = differences[differences["primary"]]
     payload = {
         "scenario": comparison.board.scenario,
-        "test": "two-sided paired t-test over (person, seed) pairs (scipy.stats.ttest_rel)",
+        "card_sha256": comparison.board.card_sha256,
+        "test": TEST,
+        "correction": CORRECTION,
+        "alpha": ALPHA,
+        "min_pairs": MIN_PAIRS,
         "confidence": CONFIDENCE,
+        "verdict": f"better or worse: Holm-adjusted p < {ALPHA:.2g}, in the column's direction; cannot tell: "
+                   "otherwise (no evidence either way, not evidence of equality)",
+        "primary": column(*PRIMARY),
+        "columns": [column(s, m) for s, m in COLUMNS if all_columns or (s, m) == PRIMARY],
+        "grid": _grid(comparison.grid),
         "ranks": records(comparison.ranks),
-        "differences": records(comparison.differences),
+        "differences": records(differences),
     }
     return json.dumps(payload, indent=1, ensure_ascii=False) + "\n"

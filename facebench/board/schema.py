@@ -1,17 +1,22 @@
-"""The standard result file, schema ``facebench.result/2``: writing it and validating it.
+"""The standard result file, schema ``facebench.result/3``: writing it and validating it.
 
 One JSON file per (scenario, strategy and its parameters, person, seed). For every score
 (``facebench.protocol.SCORES``) it holds the direction, the factor the paper prints it with,
 the full matrix a[t][k] (T x T, null where k > t; 1 x T for a joint strategy, whose one model
 is scored on every session), and AIP, forgetting, final average and BWT. Beside them: the
-card and its hash, the strategy (name, kind: "sequential", "cumulative" or "joint", and
-parameters), person, seed, the protocol settings, seconds spent, what the strategy kept
-besides the model (``memory``) and provenance (versions, git commit, device, threads).
+card and its hash, the strategy (name, kind: "sequential", "cumulative", "joint" or "joint-so-far", and
+parameters), person, seed and what the seed varies, the protocol (version, hash, settings),
+seconds spent, what the strategy kept besides the model (``memory``), the hash of its buffer's
+history and provenance (versions, git commit, device, threads, CPU).
 
-Changes from ``facebench.result/1``: ``memory`` is required (``/1`` files written before it was
-recorded lack it) and ``strategy.kind`` may be "cumulative" (``/1`` wrote a cumulative strategy
-as "sequential"). ``facebench leaderboard DIR --migrate`` rewrites ``/1`` files
-(:mod:`facebench.board.migrate`).
+Changes from ``facebench.result/2``: ``protocol`` is ``{"version", "sha256", "settings"}``
+(``/2`` held the settings alone, all of protocol version 1); ``scores`` holds the scores of the
+file's protocol version (``facebench.protocol.SCORES_OF_VERSION``); ``seed_varies`` lists what
+the run's seed changed (:data:`SEEDED`) and ``buffer_history_sha256`` identifies the sequence of
+buffers a replay run trained with (null without a buffer), so that a board counts distinct
+buffer histories rather than seeds. From ``/1``: ``memory`` is required and ``strategy.kind`` may
+be "cumulative". ``facebench leaderboard DIR --migrate`` rewrites ``/1`` and ``/2`` files
+(:mod:`facebench.board.migrate`); a migrated file cannot say what its seed varied (null).
 
 A document is valid when :func:`validate` finds no problem:
 
@@ -19,7 +24,8 @@ A document is valid when :func:`validate` finds no problem:
   (strict: no "3" or 3.0 or true for 3, no "0.5" or true for 0.5), strings not empty and text
   (no lone surrogate), no key the schema does not name, except inside ``provenance`` (a record
   of where the result was made, which may say more), ``strategy.params``, ``protocol`` and
-  ``timing``; only finite numbers anywhere. ``scenario.card`` is a card as
+  ``timing``; only finite numbers anywhere. ``protocol.version`` is one of
+  ``facebench.protocol.VERSIONS`` and ``protocol.sha256`` the hash of version and settings; ``scenario.card`` is a card as
   :class:`facebench.data.cards.CardSchema` validates it, ``scenario.card_sha256`` a sha256 in
   hex; ``strategy.name`` is a registry name; ``strategy.params`` holds JSON scalars (string,
   number, boolean, null; an integer within int64), ``buffer_size``, where present, a positive
@@ -33,7 +39,8 @@ A document is valid when :func:`validate` finds no problem:
   checks that its files agree on ``sessions``, :mod:`facebench.board.load`); every score's
   direction and print scale are those of ``SCORES``; its matrix is T x T (T = ``sessions``)
   with every a[t][k], k <= t, a number and null above the diagonal, or 1 x T, every entry a
-  number, for kind "joint"; its summaries equal those :func:`summaries` computes from it.
+  number, for kind "joint"; its summaries equal those :func:`summaries` computes from it;
+  ``scores`` holds exactly the scores of its protocol version.
 
 A problem is (field, problem): the dotted path of the key (``scores.recon_psnr.matrix[1][0]``;
 "" for the whole document) and what is wrong with it.
@@ -62,12 +69,16 @@ from facebench import metrics
 from facebench.atomic import write_json
 from facebench.data import cards
 from facebench.errors import FacebenchError
-from facebench.protocol import SCORES
+from facebench.protocol import SCORES, SCORES_OF_VERSION, VERSIONS, protocol_sha256
 
-SCHEMA = "facebench.result/2"
-PREVIOUS = "facebench.result/1"
-"""The schema :mod:`facebench.board.migrate` rewrites as :data:`SCHEMA`."""
-KINDS = ("sequential", "cumulative", "joint")
+SCHEMA = "facebench.result/3"
+PREVIOUS = ("facebench.result/1", "facebench.result/2")
+"""The schemas :mod:`facebench.board.migrate` rewrites as :data:`SCHEMA`."""
+SEEDED = ("batch_order", "p0_samples", "buffer")
+"""What a run's seed may vary (``seed_varies``): the order of the mini-batches, the P0 samples
+of the synthesis scores, the replay buffer's random choices (only where the strategy drew from
+the generator the seed gave it: ER-Hull's enumerated optimum draws nothing)."""
+KINDS = ("sequential", "cumulative", "joint", "joint-so-far")
 """The values of ``strategy.kind`` (``facebench.run.kinds``)."""
 
 
@@ -139,7 +150,16 @@ class _Score(_Closed):
     bwt: float | None
 
 
-_Scores = create_model("_Scores", __base__=_Closed, **{name: (_Score, ...) for name in SCORES})
+_Scores = create_model("_Scores", __base__=_Closed, **{name: (_Score | None, None) for name in SCORES})
+"""Every score, each optional: which are required depends on the protocol version (:func:`validate`)."""
+
+
+class _Protocol(_Closed):
+    """The protocol of the run: its version, its hash, its settings."""
+
+    version: Literal[tuple(VERSIONS)]
+    sha256: Annotated[str, Field(pattern=r"^[0-9a-f]{64}$")]
+    settings: dict[str, Any]
 
 
 class _Memory(_Closed):
@@ -168,9 +188,9 @@ class _Provenance(BaseModel):
 
     @model_validator(mode="after")
     def _inputs_recorded(self):
-        """A file written as /2 names its inputs: the generic models' sha256s by role and the
-        hash of the person's images; a file migrated from /1 cannot (they were not recorded)."""
-        if self.migrated_from is None and (self.models is None or self.images_sha256 is None):
+        """A file written as /2 or /3 names its inputs: the generic models' sha256s by role and
+        the hash of the person's images; a file migrated from /1 cannot (they were not recorded)."""
+        if self.migrated_from in (None, PREVIOUS[1]) and (self.models is None or self.images_sha256 is None):
             raise ValueError("models and images_sha256 must be recorded")
         return self
 
@@ -183,36 +203,49 @@ class _Result(_Closed):
     strategy: _Strategy
     person: _Text
     seed: Annotated[int, Field(ge=0, le=2**32 - 1)]  # facebench.run.runner.check_seed
+    seed_varies: list[Literal[SEEDED]] | None  # null: not recorded (a migrated file)
     sessions: Annotated[int, Field(ge=1, le=_INT64)]
     scores: _Scores
     timing: dict[str, float]
     memory: _Memory
-    protocol: dict[str, Any]
+    buffer_history_sha256: Annotated[str, Field(pattern=r"^[0-9a-f]{64}$")] | None
+    protocol: _Protocol
     provenance: _Provenance
+
+    @model_validator(mode="after")
+    def _seeding_recorded(self):
+        """A run of this schema says what its seed varied."""
+        if self.seed_varies is None and self.provenance.migrated_from is None:
+            raise ValueError("seed_varies must be recorded")
+        return self
 
 
 # Writing. -------------------------------------------------------------------------------------
 
 def make_result(*, spec, kind: str, scenario, protocol, matrices: dict[str, np.ndarray], timing: dict,
-                memory: dict, device: str, models: dict[str, str], images_sha256: str) -> dict:
+                memory: dict, device: str, models: dict[str, str], images_sha256: str,
+                seed_varies: list[str], buffer_history_sha256: str | None) -> dict:
     """The result document of a finished run. ``spec``: the run (``.strategy``, ``.params``,
     ``.person``, ``.seed``); ``kind``: the strategy's kind (:data:`KINDS`); ``scenario``: its
-    ``.name`` and ``.card`` (``.data``, ``.sha256``); ``protocol``: its ``.as_dict()``;
+    ``.name`` and ``.card`` (``.data``, ``.sha256``); ``protocol``: the run's ``Protocol``;
     ``matrices``: score -> a[t][k]; ``timing``: seconds by stage; ``memory``: what the strategy
     kept besides the model (``facebench.run.memory.kept_memory``); ``device``: the torch device;
     ``models``: the generic models' sha256s by role; ``images_sha256``: the hash of the person's
-    images (``Scenario.images_sha256``)."""
+    images (``Scenario.images_sha256``); ``seed_varies``: what the seed changed (:data:`SEEDED`);
+    ``buffer_history_sha256``: the buffer history's hash (None: no buffer)."""
     return {
         "schema": SCHEMA,
         "scenario": {"name": scenario.name, "card": scenario.card.data, "card_sha256": scenario.card.sha256},
         "strategy": {"name": spec.strategy, "kind": kind, "params": dict(spec.params)},
         "person": spec.person,
         "seed": spec.seed,
+        "seed_varies": list(seed_varies),
         "sessions": int(next(iter(matrices.values())).shape[1]),
         "scores": {name: score_entry(matrices[name], *SCORES[name]) for name in SCORES},
         "timing": {k: round(float(v), 3) for k, v in timing.items()},
         "memory": memory,
-        "protocol": protocol.as_dict(),
+        "buffer_history_sha256": buffer_history_sha256,
+        "protocol": protocol.record(),
         "provenance": {**provenance(device), "models": dict(models), "images_sha256": images_sha256},
     }
 
@@ -317,19 +350,36 @@ def validate(document) -> list[tuple[str, str]]:
     if not isinstance(document, dict):
         return [("", "not a result file: expected a JSON object")]
     version = document.get("schema")
-    if version == PREVIOUS:
-        return [("schema", f"{version!r}, the previous schema: rewrite it as {SCHEMA!r} with "
+    if version in PREVIOUS:
+        return [("schema", f"{version!r}, a previous schema: rewrite it as {SCHEMA!r} with "
                            "`facebench leaderboard <its folder> --migrate`")]
     if version != SCHEMA:
         return [("schema", f"{version!r}, expected {SCHEMA!r}")]
     found = _structure_problems(document) or _value_problems(document)
     if found:
         return found
-    found = _card_problems(document["scenario"]) or _card_run_problems(document)
+    found = (_protocol_problems(document["protocol"]) or _card_problems(document["scenario"], document["protocol"])
+             or _card_run_problems(document))
     joint = document["strategy"]["kind"] == "joint"
+    expected = SCORES_OF_VERSION[document["protocol"]["version"]]
     for name in SCORES:
-        found += _score_problems(name, document["scores"][name], document["sessions"], joint)
+        entry = document["scores"].get(name)
+        if entry is None and name in expected:
+            found.append((f"scores.{name}", "missing"))
+        elif entry is not None and name not in expected:
+            found.append((f"scores.{name}", f"not a score of protocol version {document['protocol']['version']}"))
+        elif entry is not None:
+            found += _score_problems(name, entry, document["sessions"], joint)
     return found
+
+
+def _protocol_problems(protocol: dict) -> list[tuple[str, str]]:
+    """A hash that is not that of the protocol's version and settings."""
+    right = protocol_sha256(protocol["version"], protocol["settings"])
+    if protocol["sha256"] != right:
+        return [("protocol.sha256", f"{protocol['sha256'][:12]} is not the hash of the protocol in the file "
+                                    f"({right[:12]})")]
+    return []
 
 
 _EXPECTED = {"string_type": "a string", "int_type": "an integer", "float_type": "a number",
@@ -444,13 +494,17 @@ def _stock_hash(name: str) -> str | None:
     return cards.load_card(name).sha256 if name in cards.stock_cards() else None
 
 
-def _card_problems(scenario: dict) -> list[tuple[str, str]]:
+def _card_problems(scenario: dict, protocol: dict) -> list[tuple[str, str]]:
+    """A card hash that is not the hash of the card in the file, or, for a stock card's name, not
+    the stock card's hash under the file's protocol version (:data:`cards.RETIRED_STOCK_HASHES`
+    for an earlier one)."""
     content = cards.Card(Path(scenario["name"]), scenario["card"]).sha256
     stock = _stock_hash(scenario["name"])
     recorded = scenario["card_sha256"]
     if content != recorded:
         return [("scenario.card_sha256", f"{recorded[:12]} is not the hash of the card in the file ({content[:12]})")]
-    if stock is not None and stock != recorded:
+    retired = cards.RETIRED_STOCK_HASHES.get(scenario["name"], {})
+    if stock is not None and stock != recorded and retired.get(recorded) != protocol["version"]:
         return [("scenario.card_sha256",
                  f"{recorded[:12]} differs from stock card '{scenario['name']}' ({stock[:12]})")]
     return []

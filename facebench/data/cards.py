@@ -107,22 +107,29 @@ class FolderSource(_Section):
 SOURCES: dict[str, type[_Section]] = {"faceworld": FaceWorldSource, "folder": FolderSource}
 """The source kinds: value of ``source.kind`` -> its model."""
 
-_LOWEST = {"batch_replay": 0, "lr": 0.0, "l2_weight": 0.0, "inversion_lr": 0.0, "eval_steps": 0}
-"""The least value of a protocol setting, where it is not 1."""
+_LOWEST = {"batch_replay": 0, "lr": 0.0, "l2_weight": 0.0, "inversion_lr": 0.0, "eval_steps": 0, "eval_warm_steps": 0}
+"""The least value of a numeric protocol setting, where it is not 1."""
 
-ProtocolSection = create_model(
-    "ProtocolSection",
-    __base__=_Section,
-    **{
-        f.name: (
-            Number if type(f.default) is float else type(f.default),
-            Field(f.default, ge=_LOWEST.get(f.name, 1), description=f"see Protocol.{f.name}"),
-        )
-        for f in fields(Protocol)
-    },
-)
+
+def _setting(f) -> tuple:
+    """The card field of the ``Protocol`` setting ``f``: its type (a float setting takes any
+    number), its default and its least value."""
+    kind = Number if type(f.default) is float else type(f.default)
+    return kind, Field(f.default, ge=_LOWEST.get(f.name, 1), description=f"see Protocol.{f.name}")
+
+
+ProtocolSection = create_model("ProtocolSection", __base__=_Section, **{f.name: _setting(f) for f in fields(Protocol)})
 """The ``protocol`` section: one field per ``facebench.protocol.Protocol`` setting, its default
 the protocol's."""
+
+RETIRED_STOCK_HASHES: dict[str, dict[str, int]] = {
+    "faceworld": {"bc8d21e80f558d10746611c2ef00f3b3aeb3e6ddf3fc29cda4a0c8bab123a7d4": 1},
+    "faceworld-quick": {"891f2f338b43b0f088f988a77479aa5f181d88d94700ce8a0f90aab6b1f2531b": 1},
+}
+"""Earlier hashes of stock cards: name -> {hash: the protocol version it was the card's hash
+under}. A stock card's hash includes its protocol section with every default filled in, so a
+new protocol version gives the same card file a new hash; a result file of an earlier version
+keeps the hash it was run with."""
 
 
 class CardSchema(_Section):

@@ -8,10 +8,10 @@ from .losses import reconstruction_loss
 
 
 def invert(generator, encoder, images: torch.Tensor, steps: int = 20, lr: float = 0.05,
-           perceptual=None, l2_weight: float = 1.0) -> tuple[torch.Tensor, torch.Tensor]:
+           perceptual=None, l2_weight: float = 1.0, start: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
     """Invert ``images`` (N, 3, R, R) in [0, 1] into ``generator``'s W space.
 
-    w_0 = encoder(x); then ``steps`` Adam steps (learning rate ``lr``) on w only, minimising the sum
+    w_0 = ``start`` (N, w_dim) if given, else encoder(x); then ``steps`` Adam steps (learning rate ``lr``) on w only, minimising the sum
     over images of ``reconstruction_loss(perceptual, G.synthesis(w), x, l2_weight)``. The loss is
     summed, so each latent's update is that of inverting its image alone (Adam acts per element);
     the generator's weights are frozen and get no gradients. Deterministic on the CPU.
@@ -26,9 +26,10 @@ def invert(generator, encoder, images: torch.Tensor, steps: int = 20, lr: float 
     for p in frozen:
         p.requires_grad_(False)
     try:
-        with torch.no_grad():
-            w = encoder(images).detach()
-        w.requires_grad_(True)
+        if start is None:
+            with torch.no_grad():
+                start = encoder(images)
+        w = start.detach().clone().requires_grad_(True)
         opt = torch.optim.Adam([w], lr=lr)
         for _ in range(steps):
             opt.zero_grad(set_to_none=True)

@@ -5,9 +5,11 @@ every session, as a signed file (``facebench.signed``: refused before anything o
 unpickled unless this user's facebench on this machine wrote it). Its header names the run and
 its inputs (``header``: the spec, the card's hash, the hash of the person's images, the
 protocol's settings, the generic models' sha256s), so a checkpoint resumes only the very run
-that wrote it, on the same inputs. Its state: the sessions done, the generator's weights, the
-optimizer's state, the template's clock (plugins such as EWC read its ``train_exp_counter``),
-the strategy's plugins (pickled), the score matrices so far, the seconds spent so far
+that wrote it, on the same inputs. Its state: the sessions done, the generator's weights (the
+optimizer starts afresh with every session: ``facebench.run.template``), the template's clock (plugins such as EWC read its ``train_exp_counter``),
+the strategy's plugins (pickled), the buffer history's hash (``facebench.run.history``), the
+evaluator's state (score matrices so far and the latents
+its warm starts continue from), the seconds spent so far
 (fine-tuning, evaluation, anchors, all) and the global random generators' state
 (``facebench.seeding``). ``restore`` puts all of it back, so that a resumed run ends with
 exactly the numbers of an uninterrupted one (same machine, same threads).
@@ -36,16 +38,16 @@ def header(spec, *, card_sha256: str, images_sha256: str, protocol: dict, models
             "models": dict(models)}
 
 
-def save(path: Path, header: dict, *, sessions_done: int, generator, template, plugins, evaluator,
+def save(path: Path, header: dict, *, sessions_done: int, generator, template, plugins, evaluator, history,
          anchors_s: float, elapsed_s: float) -> None:
     """Write the checkpoint of the run ``header`` names after ``sessions_done`` sessions."""
     save_signed(path, header, {
         "sessions_done": sessions_done,
         "generator": generator.state_dict(),
-        "optimizer": template.optimizer.state_dict(),
         "clock": dict(vars(template.clock)),
         "plugins": pickle.dumps(plugins),
-        "matrices": evaluator.matrices,
+        "evaluator": evaluator.state_dict(),
+        "buffer_history": history.sha256,
         "seconds": {"train_s": template.budget.seconds, "eval_s": evaluator.seconds, "anchors_s": anchors_s,
                     "elapsed_s": elapsed_s},
         "rng": global_state(),
@@ -61,18 +63,17 @@ def load(path: Path, header: dict) -> dict:
         raise CheckpointError(f"{error}; delete it to start the run over, or change --out") from None
 
 
-def restore(state: dict, *, generator, template, plugins, evaluator) -> int:
+def restore(state: dict, *, generator, template, plugins, evaluator, history) -> int:
     """Put a loaded checkpoint back into a freshly built run; returns the sessions done.
 
     The global random generators are restored last, after everything that might draw from them.
     """
     generator.load_state_dict(state["generator"])
-    template.pending_optimizer_state = state["optimizer"]
     vars(template.clock).update(state["clock"])
     for mine, saved in zip(plugins, pickle.loads(state["plugins"])):
         mine.__dict__.update(saved.__dict__)
-    evaluator.matrices = state["matrices"]
-    evaluator.seconds = state["seconds"]["eval_s"]
+    evaluator.load_state_dict(state["evaluator"])
+    history.sha256 = state["buffer_history"]
     template.budget.seconds = state["seconds"]["train_s"]
     set_global_state(state["rng"])
     return state["sessions_done"]

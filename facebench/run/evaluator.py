@@ -32,11 +32,19 @@ class ProtocolEvaluator(SupervisedPlugin):
     test images of the sessions its strategy kind says (``facebench.run.kinds``: for a
     sequential run, after experience t every seen session k <= t, filling row t of a[t][k]).
 
-    Reconstruction: the test images of all seen sessions are inverted together into the current
-    generator (encoder start, ``eval_steps`` steps); each session's scores are the means over
-    its images. Synthesis: ``synthesis_samples`` P0 samples of session k (drawn once per run
-    from the run seed and k, so every model is scored on the same latents) through the current
-    generator, against k's test images in identity-network features.
+    Reconstruction: the test images of all seen sessions are inverted into the current generator
+    (Adam on w, rate ``inversion_lr``): a session scored for the first time from the encoder's
+    latents for ``eval_steps`` steps, a session scored before from the latents this evaluator
+    found for its images the last time for ``eval_warm_steps`` steps (with ``eval_warm_steps``
+    0, every session from the encoder for ``eval_steps``); each session's scores are the means
+    over its images. Synthesis: ``synthesis_samples`` P0 samples of session k (drawn once
+    per run from the run seed and k, so every strategy is scored on the same latents for the
+    same person, seed and session) through the current generator, against k's test images in
+    identity-network features: the Fréchet distance, the kernel distance and the best-match
+    identity similarity.
+
+    ``state_dict``/``load_state_dict``: the matrices so far, the seconds spent and the latents
+    warm starts continue from (a resumed run continues exactly).
     """
 
     def __init__(self, generator, models: GenericModels, sessions, anchors, protocol: Protocol, seed: int,
@@ -54,6 +62,16 @@ class ProtocolEvaluator(SupervisedPlugin):
         n = len(sessions)
         self.matrices = {name: np.full((kind.rows(n), n), np.nan) for name in SCORES}
         self.seconds = 0.0
+        self.latents: list[torch.Tensor | None] = [None] * n
+
+    def state_dict(self) -> dict:
+        return {"matrices": self.matrices, "seconds": self.seconds,
+                "latents": [None if w is None else w.cpu() for w in self.latents]}
+
+    def load_state_dict(self, state: dict) -> None:
+        device = self.tests[0].device
+        self.matrices, self.seconds = state["matrices"], state["seconds"]
+        self.latents = [None if w is None else w.to(device) for w in state["latents"]]
 
     def after_training_exp(self, strategy, **kwargs):
         row, last = self.kind.scored(strategy.experience.current_experience, len(self.tests))
@@ -65,9 +83,22 @@ class ProtocolEvaluator(SupervisedPlugin):
         start = time.perf_counter()
         models, p = self.models, self.protocol
         images = torch.cat(self.tests[: last + 1])
-        _, recon = invert(self.generator, models.encoder, images, steps=p.eval_steps, lr=p.inversion_lr,
-                          perceptual=models.perceptual, l2_weight=p.l2_weight)
+        sizes = [len(t) for t in self.tests[: last + 1]]
+        warm = [k for k in range(last + 1) if p.eval_warm_steps and self.latents[k] is not None]
+        cold = [k for k in range(last + 1) if k not in warm]
+        latents = [None] * (last + 1)
+        for group, steps in ((cold, p.eval_steps), (warm, p.eval_warm_steps)):
+            if group:
+                w0 = None if group is cold else torch.cat([self.latents[k] for k in group])
+                found, _ = invert(self.generator, models.encoder, torch.cat([self.tests[k] for k in group]),
+                                  steps=steps, lr=p.inversion_lr, perceptual=models.perceptual,
+                                  l2_weight=p.l2_weight, start=w0)
+                for k, w in zip(group, torch.split(found, [sizes[k] for k in group])):
+                    latents[k] = w
+        if p.eval_warm_steps:
+            self.latents[: last + 1] = latents
         with torch.no_grad():
+            recon = self.generator.synthesis(torch.cat(latents)).clamp(0, 1)
             per_image = {
                 "recon_perceptual": models.perceptual(recon, images),
                 "recon_identity": (torch.cat(self.test_embeddings[: last + 1]).to(recon.device)
@@ -75,13 +106,14 @@ class ProtocolEvaluator(SupervisedPlugin):
                 "recon_psnr": torch.as_tensor(metrics.psnr(recon, images)),
                 "recon_ssim": torch.as_tensor(metrics.ssim(recon, images)),
             }
-            sizes = [len(t) for t in self.tests[: last + 1]]
             out = {name: np.array([float(v.mean()) for v in torch.split(vals.cpu(), sizes)])
                    for name, vals in per_image.items()}
             samples = self.generator.synthesis(torch.cat(self.synth_latents[: last + 1])).clamp(0, 1)
             feats = torch.split(models.identity(samples).cpu(), p.synthesis_samples)
             out["synth_frechet"] = np.array([metrics.frechet_distance(f.numpy(), r.numpy())
                                              for f, r in zip(feats, self.test_embeddings)])
+            out["synth_kid"] = np.array([metrics.kernel_inception_distance(f, r)
+                                         for f, r in zip(feats, self.test_embeddings)])
             out["synth_identity"] = np.array([metrics.best_match_similarity(f.numpy(), r.numpy())
                                               for f, r in zip(feats, self.test_embeddings)])
         self.seconds += time.perf_counter() - start

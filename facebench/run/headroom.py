@@ -8,21 +8,19 @@ distance P) and a ``facebench.protocol.Protocol`` (by default the card's):
    (``facebench.run.anchors.person_anchors``: ``anchor_steps`` steps, cached as a run's are);
 2. d(G) = mean over session 0's test images of P(reconstruction, image), the reconstruction being
    the inversion into G (encoder start, ``eval_steps`` steps of lr ``inversion_lr``): the
-   evaluator's ``recon_perceptual`` of session 0;
+   evaluator's ``recon_perceptual`` of session 0 without warm starts;
 3. G1 = G0 fine-tuned on session 0's anchors by the runs' template
    (``facebench.run.template.PersonalizationTemplate``, no plugins: all generator weights, Adam
    lr ``lr``, loss perceptual + ``l2_weight`` * L2, ``steps_per_session`` mini-batches of
    ``batch_new`` anchors drawn by the template's shuffling data loader); G_T = G1 then fine-tuned
-   on sessions 1 .. T-1 in turn, ``steps_per_session`` steps each, by the same template (so one
-   Adam state carries over from session to session, as in a run);
+   on sessions 1 .. T-1 in turn, ``steps_per_session`` steps each, by the same template (a fresh
+   Adam for every session, as in a run);
 4. gain = (d(G0) - d(G1)) / d(G0)      -- must be >= MIN_GAIN (personalisation helps);
    lost = (d(G_T) - d(G1)) / (d(G0) - d(G1))   -- must be >= MIN_LOST (naive fine-tuning
    forgets); NaN when d(G1) >= d(G0) (no gain to lose).
 
 The global random generators (which the data loader draws from) are seeded with ``seed`` after
-the anchors, as a run seeds them. Until the check used the template, it had its own loop (a fresh
-Adam per session, mini-batches drawn with replacement across steps): its figures differ from
-this one's by the mini-batches drawn and the carried-over Adam state.
+the anchors, as a run seeds them.
 """
 
 from __future__ import annotations

@@ -10,7 +10,8 @@ uninterrupted run (same machine, same threads).
 The phases of ``run``: resolve the spec and its paths; load the generic models and the
 person's anchors; seed the global generators; build the strategy's plugins, the protocol
 evaluator and the fine-tuning template over the experiences the strategy kind lays out
-(``facebench.run.kinds``); let plugins adapt the model (``facebench.hooks.AdaptsModel``);
+(``facebench.run.kinds``), with the kind's own plugins (where each experience starts) and the
+buffer history (``facebench.run.history``); let plugins adapt the model (``facebench.hooks.AdaptsModel``);
 restore a checkpoint if resuming; train experience by experience (the evaluator scores inside
 the template, after each experience); write the result file.
 
@@ -41,6 +42,7 @@ from facebench.protocol import Protocol
 from facebench.run import checkpoint
 from facebench.run.anchors import person_anchors
 from facebench.run.evaluator import ProtocolEvaluator
+from facebench.run.history import BufferHistory, seed_varies
 from facebench.run.memory import kept_memory
 from facebench.run.template import PersonalizationTemplate, training_stream
 from facebench.seeding import seed_globals
@@ -102,7 +104,7 @@ def run(spec: RunSpec, out: str | Path = "runs", resume: bool = False, force: bo
     sessions = scenario.sessions(spec.person)
     inputs = {"images_sha256": scenario.images_sha256(spec.person),
               "models": asset_sha256s(scenario.card.data["resolution"])}
-    head = checkpoint.header(spec, card_sha256=scenario.card.sha256, protocol=protocol.as_dict(), **inputs)
+    head = checkpoint.header(spec, card_sha256=scenario.card.sha256, protocol=protocol.record(), **inputs)
     ckpt = path.with_suffix(".ckpt")
     state = checkpoint.load(ckpt, head) if resume and ckpt.exists() else None
     before = state["seconds"]["elapsed_s"] if state else 0.0
@@ -118,9 +120,11 @@ def run(spec: RunSpec, out: str | Path = "runs", resume: bool = False, force: bo
     generator = copy.deepcopy(models.generator).requires_grad_(True)
     plugins = entry.plugins(spec.params, seed=spec.seed, replay_batch_size=protocol.batch_replay)
     evaluator = ProtocolEvaluator(generator, models, sessions, anchors, protocol, spec.seed, kind)
+    history = BufferHistory(plugins)
     experiences = kind.experiences([items_dataset(a, s.train.images, t) for t, (a, s) in enumerate(zip(anchors, sessions))])
     template = PersonalizationTemplate(synthesis=generator.synthesis, perceptual=models.perceptual, protocol=protocol,
-                                       plugins=[*plugins, evaluator], steps=kind.steps(protocol, len(sessions)),
+                                       plugins=[*kind.plugins(models.generator), *plugins, history, evaluator],
+                                       steps=kind.steps(protocol, len(sessions)),
                                        batch_size=kind.batch_size(protocol), progress=progress, device=device)
     for plugin in plugins:  # structural changes (e.g. adapters) before a resumed run loads its weights
         if isinstance(plugin, AdaptsModel):
@@ -128,7 +132,8 @@ def run(spec: RunSpec, out: str | Path = "runs", resume: bool = False, force: bo
     first = 0
     stream = training_stream(experiences)
     if state is not None:
-        first = checkpoint.restore(state, generator=generator, template=template, plugins=plugins, evaluator=evaluator)
+        first = checkpoint.restore(state, generator=generator, template=template, plugins=plugins, evaluator=evaluator,
+                                   history=history)
         if progress:
             progress("session", first, len(stream))
 
@@ -137,7 +142,7 @@ def run(spec: RunSpec, out: str | Path = "runs", resume: bool = False, force: bo
         if progress:
             progress("session", t + 1, len(stream))
         checkpoint.save(ckpt, head, sessions_done=t + 1, generator=generator, template=template, plugins=plugins,
-                        evaluator=evaluator, anchors_s=anchors_s, elapsed_s=before + time.perf_counter() - started)
+                        evaluator=evaluator, history=history, anchors_s=anchors_s, elapsed_s=before + time.perf_counter() - started)
 
     timing = {
         "anchors_s": anchors_s,
@@ -148,7 +153,8 @@ def run(spec: RunSpec, out: str | Path = "runs", resume: bool = False, force: bo
     }
     document = schema.make_result(spec=spec, kind=kind.name, scenario=scenario, protocol=protocol,
                                   matrices=evaluator.matrices, timing=timing, device=device,
-                                  memory=kept_memory(plugins, kind.held(experiences)), **inputs)
+                                  memory=kept_memory(plugins, kind.held(experiences)), seed_varies=seed_varies(plugins),
+                                  buffer_history_sha256=history.sha256, **inputs)
     try:
         schema.write_result(path, document, overwrite=force)
     except FileExistsError:

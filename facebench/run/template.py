@@ -3,14 +3,18 @@
 ``PersonalizationTemplate`` is an Avalanche ``SupervisedTemplate`` whose input is the anchor w
 (``facebench.run.anchors``), whose model is the generator's synthesis network and whose target
 is the image; the criterion is ``perceptual(G(w), x) + l2_weight * mean((G(w) - x)^2)``
-averaged over the mini-batch; Adam on all generator weights. A training experience runs
-exactly ``steps`` mini-batches (``StepBudget``).
+averaged over the mini-batch; a fresh Adam on all generator weights for every training
+experience (protocol v2: no optimiser state carries over from one session to the next, so a
+session's fine-tuning is the same function of the model, the data and the seed in a run, in the
+headroom check and in the joint references). A training experience runs exactly its number of
+mini-batches (``StepBudget``).
 """
 
 from __future__ import annotations
 
 import time
 import warnings
+from typing import Sequence
 
 import torch
 from torch import nn
@@ -38,7 +42,8 @@ class NonFiniteLoss(FacebenchError):
 
 
 class StepBudget(SupervisedPlugin):
-    """Stops each training experience after exactly ``steps`` mini-batches, reports each step to
+    """Stops each training experience after exactly its ``steps`` mini-batches (one count for
+    every experience, or one per experience index of the stream), reports each step to
     ``progress(stage="train", done, total)`` if given, and stops the run with ``NonFiniteLoss``
     (naming the session and step) if the loss is not finite.
 
@@ -47,15 +52,23 @@ class StepBudget(SupervisedPlugin):
     experience (buffer selection, evaluation) is not in it.
     """
 
-    def __init__(self, steps: int, progress=None):
+    def __init__(self, steps: int | Sequence[int], progress=None):
         super().__init__()
-        self.steps, self.progress = steps, progress
+        self.schedule = steps
+        self.steps, self.progress = self.most, progress
         self.done = 0
         self.seconds = 0.0
         self._started = 0.0
 
+    @property
+    def most(self) -> int:
+        """The most steps any experience runs."""
+        return self.schedule if isinstance(self.schedule, int) else max(self.schedule)
+
     def before_training_exp(self, strategy, **kwargs):
         self.done = 0
+        index = strategy.experience.current_experience
+        self.steps = self.schedule if isinstance(self.schedule, int) else self.schedule[index]
         self._started = time.perf_counter()
 
     def before_backward(self, strategy, **kwargs):
@@ -76,19 +89,18 @@ class StepBudget(SupervisedPlugin):
 class PersonalizationTemplate(SupervisedTemplate):
     """Avalanche template of the MyStyle recipe: input w, model G.synthesis, target image.
 
-    Each training experience runs exactly ``steps`` mini-batches of ``batch_size`` samples of the
-    experience (replay plugins add their own samples to each mini-batch): ``train_epochs`` =
-    ``steps`` covers that many for any dataset size (an epoch has at least one mini-batch) and
-    ``StepBudget`` stops there (``budget``: that plugin, whose ``seconds`` time the fine-tuning).
+    Each training experience runs exactly ``steps`` mini-batches (one count, or one per
+    experience index) of ``batch_size`` samples of the experience (replay plugins add their own
+    samples to each mini-batch): ``train_epochs`` = the most steps covers that many for any
+    dataset size (an epoch has at least one mini-batch) and ``StepBudget`` stops there
+    (``budget``: that plugin, whose ``seconds`` time the fine-tuning). Before every experience
+    the Adam state is reset (``make_optimizer``).
 
     ``protocol``: the run's settings, which plugins read as ``strategy.protocol``.
-    ``pending_optimizer_state``, when set, is loaded into the optimizer once Avalanche has
-    (re)built it for the next experience: this is how a resumed run continues with the optimizer
-    state of the interrupted one.
     """
 
     def __init__(self, *, synthesis: nn.Module, perceptual: nn.Module, protocol: Protocol, plugins=(),
-                 steps: int | None = None, batch_size: int | None = None, progress=None, device: str = "cpu"):
+                 steps: int | Sequence[int] | None = None, batch_size: int | None = None, progress=None, device: str = "cpu"):
         from avalanche.training.plugins import EvaluationPlugin
 
         steps = steps or protocol.steps_per_session
@@ -102,7 +114,7 @@ class PersonalizationTemplate(SupervisedTemplate):
             optimizer=torch.optim.Adam(synthesis.parameters(), lr=protocol.lr),
             criterion=ReconstructionCriterion(perceptual, protocol.l2_weight),
             train_mb_size=batch_size,
-            train_epochs=steps,
+            train_epochs=budget.most,
             eval_mb_size=64,
             device=device,
             plugins=[budget, *plugins],
@@ -110,13 +122,10 @@ class PersonalizationTemplate(SupervisedTemplate):
         )
         self.protocol: Protocol = protocol
         self.budget = budget
-        self.pending_optimizer_state = None
 
-    def check_model_and_optimizer(self, **kwargs):
-        super().check_model_and_optimizer(**kwargs)
-        if self.pending_optimizer_state is not None:
-            self.optimizer.load_state_dict(self.pending_optimizer_state)
-            self.pending_optimizer_state = None
+    def make_optimizer(self, **kwargs):
+        """Avalanche's optimizer update before an experience, with the Adam state reset."""
+        super().make_optimizer(**{**kwargs, "reset_optimizer_state": True})
 
 
 def training_stream(datasets) -> list:
