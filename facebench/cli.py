@@ -442,13 +442,13 @@ def _number(value) -> str:
 
 
 def _strategies(args) -> None:
-    from facebench.registry import REQUIRED, list_strategies
+    from facebench.registry import strategy_summaries  # from a cache when nothing changed: no torch import
 
     table = style.table("strategies")
     for column in ("strategy", "kind", "parameters (default)", "description"):
         table.add_column(column, overflow="fold")
-    for entry in list_strategies(args.pattern):
-        params = ", ".join(p.name if p.default is REQUIRED else f"{p.name}={p.default!r}" for p in entry.parameters)
+    for entry in strategy_summaries(args.pattern):
+        params = ", ".join(name if default is None else f"{name}={default}" for name, default in entry.parameters)
         kind = "replay" if entry.is_replay else entry.kind
         table.add_row(entry.name, kind, params or "-", entry.description)
     console.print(table)

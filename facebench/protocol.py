@@ -65,7 +65,7 @@ class Protocol:
         synthesis_mix: anchors per P0 sample (a uniformly random convex combination of them).
     """
 
-    steps_per_session: int = 200
+    steps_per_session: int = 400
     joint_steps: int = 4000
     batch_new: int = 2
     batch_replay: int = 2

@@ -43,10 +43,14 @@ import warnings
 from dataclasses import dataclass
 from importlib.metadata import entry_points
 from numbers import Integral
-from typing import Any, Callable, Mapping
+from typing import TYPE_CHECKING, Any, Callable, Mapping
 
 from facebench.errors import FacebenchError
-from facebench.run.kinds import KINDS, SequentialKind
+
+if TYPE_CHECKING:
+    from facebench.run.kinds import SequentialKind
+# facebench.run.kinds (which imports Avalanche, hence torch) is imported where a kind is needed, so
+# that importing the registry, and with it ``facebench``, stays cheap: `facebench --help` needs neither.
 
 GROUP = "facebench.strategies"
 """The entry-point group of third-party strategies, and the package of the built-in ones."""
@@ -86,6 +90,8 @@ class StrategyEntry:
     @property
     def strategy_kind(self) -> SequentialKind:
         """The kind object that lays out the strategy's data, steps and scoring."""
+        from facebench.run.kinds import KINDS
+
         return KINDS[self.kind]
 
     @property
@@ -168,6 +174,8 @@ def register_strategy(name: str, *, kind: str = "sequential"):
     """
     if not isinstance(name, str) or not re.fullmatch(r"[a-z0-9][a-z0-9._-]*", name):
         raise StrategyError(f"invalid strategy name {name!r}: use lower-case letters, digits, '-', '_' and '.'")
+    from facebench.run.kinds import KINDS
+
     if kind not in KINDS:
         raise StrategyError(f"strategy '{name}': kind must be one of {', '.join(KINDS)}, got {kind!r}")
     module = sys._getframe(1).f_globals.get("__name__", "?")  # the module that registers it
@@ -313,3 +321,128 @@ def _coerce(strategy: str, p: inspect.Parameter, value):
 
 def _qualname(target) -> str:
     return f"{getattr(target, '__module__', '?')}.{getattr(target, '__qualname__', repr(target))}"
+
+
+@dataclass(frozen=True)
+class StrategySummary:
+    """What ``facebench strategies`` shows of a strategy, as plain text: its name, kind, whether
+    it is a replay strategy, its parameters as (name, repr of the default, or None if required),
+    its description and origin."""
+
+    name: str
+    kind: str
+    is_replay: bool
+    parameters: tuple[tuple[str, str | None], ...]
+    description: str
+    origin: str
+
+
+SUMMARIES_FILE = "strategies.json"
+"""The file, in the cache folder ($FACEBENCH_CACHE, else ~/.cache/facebench), of the last listing."""
+
+
+def strategy_summaries(pattern: str | None = None) -> list[StrategySummary]:
+    """``list_strategies(pattern)`` as :class:`StrategySummary` records, cheaply.
+
+    Discovery imports every strategy module, hence Avalanche and torch (seconds). A fresh
+    process (nothing registered yet) therefore reads the listing from the cache file
+    ``SUMMARIES_FILE`` when its fingerprint still matches: facebench's version, the Python, the
+    size and mtime of every module of facebench, of its built-in strategies and of each plugin's
+    package, and the plugins' entry points and distributions. Otherwise it discovers, lists and
+    rewrites the file. The plugin warnings of the discovery are cached with it and issued again.
+    """
+    fresh = _discovery == "pending" and not _ENTRIES
+    if fresh:
+        import json
+
+        path = _summaries_path()
+        fingerprint = _fingerprint()
+        try:
+            cached = json.loads(path.read_text(encoding="utf-8"))
+            if cached["fingerprint"] == fingerprint:
+                for message in cached["warnings"]:
+                    warnings.warn(message, PluginWarning, stacklevel=2)
+                summaries = [StrategySummary(**{**item, "parameters": tuple(map(tuple, item["parameters"]))})
+                             for item in cached["strategies"]]
+                return [s for s in summaries if pattern is None or fnmatch.fnmatchcase(s.name, pattern)]
+        except (OSError, ValueError, KeyError, TypeError):
+            pass  # no cache yet, or an unreadable one: discover
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always", PluginWarning)
+            _discover()
+        issued = [w for w in caught if issubclass(w.category, PluginWarning)]
+        for w in caught:  # issued again, as discovery issues them
+            warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
+        summaries = [_summary(entry) for entry in list_strategies()]
+        _write_summaries(path, {"fingerprint": fingerprint, "warnings": [str(w.message) for w in issued],
+                                "strategies": [vars(s) for s in summaries]})
+        return [s for s in summaries if pattern is None or fnmatch.fnmatchcase(s.name, pattern)]
+    return [_summary(entry) for entry in list_strategies(pattern)]
+
+
+def _summary(entry: StrategyEntry) -> StrategySummary:
+    parameters = tuple((p.name, None if p.default is REQUIRED else repr(p.default)) for p in entry.parameters)
+    return StrategySummary(entry.name, entry.kind, entry.is_replay, parameters, entry.description, entry.origin)
+
+
+def _summaries_path():
+    import os
+    from pathlib import Path
+
+    return Path(os.environ.get("FACEBENCH_CACHE") or Path.home() / ".cache" / "facebench") / SUMMARIES_FILE
+
+
+def _write_summaries(path, content: dict) -> None:
+    """Write the cache file atomically; a cache that cannot be written is no error."""
+    import json
+    import os
+    import tempfile
+
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+        try:
+            with os.fdopen(fd, "w", encoding="utf-8") as file:
+                json.dump(content, file)
+            os.replace(tmp, path)
+        except BaseException:
+            os.unlink(tmp)
+            raise
+    except OSError:
+        pass
+
+
+def _fingerprint() -> str:
+    """What the strategy listing depends on (see :func:`strategy_summaries`), hashed."""
+    import hashlib
+    import importlib.util
+    from importlib.metadata import version
+    from pathlib import Path
+
+    parts: list = [sys.version, sys.executable, version("facebench")]
+    roots = [*importlib.import_module("facebench").__path__, *importlib.import_module(GROUP).__path__]
+    files = []
+    for point in sorted(entry_points(group=GROUP), key=lambda p: (p.name, p.value)):
+        dist = getattr(point, "dist", None)
+        parts.append((point.name, point.value, dist and dist.name, dist and dist.version))
+        top = point.value.split(":")[0].strip().split(".")[0]
+        try:
+            spec = importlib.util.find_spec(top)
+        except (ImportError, ValueError) as error:
+            parts.append(repr(error))
+            continue
+        if spec is None:
+            parts.append(f"no module {top}")
+        elif spec.submodule_search_locations:
+            roots += list(spec.submodule_search_locations)
+        elif spec.origin:
+            files.append(Path(spec.origin))
+    for root in roots:
+        files += sorted(Path(root).rglob("*.py"))
+    for file in files:
+        try:
+            stat = file.stat()
+            parts.append((str(file), stat.st_size, stat.st_mtime_ns))
+        except OSError:
+            parts.append((str(file), None))
+    return hashlib.sha256(repr(parts).encode()).hexdigest()
