@@ -365,6 +365,8 @@ def _run(args) -> int | None:
 
     from facebench.data import load_scenario
     from facebench.board.schema import summary_rows
+    from facebench.progress import Lines, SessionClock, duration
+    from facebench.protocol import Protocol
     from facebench.run.runner import RunSpec, run
     from facebench.registry import get_strategy
 
@@ -375,23 +377,38 @@ def _run(args) -> int | None:
     params = _strategy_params(args)
     for person in persons:
         spec = RunSpec(args.strategy, params, args.scenario, person, args.seed)
-        resolved = get_strategy(args.strategy).resolve_params(params)  # the run's own path names them resolved
+        entry = get_strategy(args.strategy)
+        resolved = entry.resolve_params(params)  # the run's own path names them resolved
         checkpoint = RunSpec(args.strategy, resolved, args.scenario, person, args.seed).result_path(
             args.out, scenario.name).with_suffix(".ckpt")
         if args.resume and not checkpoint.exists():
             console.print(f"no checkpoint at {checkpoint}: the run starts from the beginning", markup=False,
                           soft_wrap=True)
+        say = Lines(console)  # not a terminal (a log): a plain line per event instead of the bar
+        say(f"run: {args.strategy}{_params_text(resolved)} on {scenario.name}, person {person}, seed {args.seed}"
+            f"{', resuming' if args.resume and checkpoint.exists() else ''}")
         with Progress(TextColumn("{task.description}"), BarColumn(), TextColumn("{task.fields[stage]}"),
-                      TimeElapsedColumn(), console=console, transient=True) as bar:
+                      TimeElapsedColumn(), console=console, transient=True, disable=say.enabled) as bar:
             task = bar.add_task(f"{args.strategy} person {person}", total=None, stage="anchors")
-            sessions = {"done": 0}
+            counts = scenario.counts().get(str(person))  # an unknown person: the runner says so
+            experiences = counts and len(entry.strategy_kind.steps(Protocol.from_card(scenario.card), len(counts)))
+            sessions = {"done": 0, "total": experiences or "?"}
+            clock = SessionClock()
 
-            def progress(stage, done, total, bar=bar, task=task, sessions=sessions):
+            def progress(stage, done, total, bar=bar, task=task, sessions=sessions, clock=clock):
                 if stage == "session":
-                    sessions["done"] = done
+                    sessions.update(done=done, total=total)
                     bar.update(task, total=total, completed=done, stage=f"session {done}/{total} evaluated")
+                    say(clock.session(done, total))
                 elif stage == "train":
+                    if clock.trained_from is None:
+                        say(f"anchors ready, {duration(clock.elapsed())} elapsed; training session "
+                            f"{sessions['done'] + 1}/{sessions['total']}")
+                    clock.training(sessions["done"])
                     bar.update(task, stage=f"session {sessions['done'] + 1}: step {done}/{total}")
+                    if done == total:
+                        say(f"session {sessions['done'] + 1}/{sessions['total']}: {total} steps trained, evaluating, "
+                            f"{duration(clock.elapsed())} elapsed")
 
             try:
                 path = run(spec, args.out, resume=args.resume, force=args.force, progress=progress,
@@ -400,6 +417,8 @@ def _run(args) -> int | None:
                 console.print(Text("interrupted: rerun with --resume to continue from the last finished session",
                                    style="yellow"))
                 return 130
+        say(f"run done: {args.strategy}{_params_text(resolved)}, person {person}, seed {args.seed}, "
+            f"{duration(clock.elapsed())}; result: {path}")
         table = style.table(f"{args.strategy} {params or ''} on {scenario.name}, person {person}, seed {args.seed}")
         for column in ("score", "better", "AIP", "forgetting", "final avg", "x"):
             table.add_column(column, justify="right" if column not in ("score", "better") else "left")
@@ -408,6 +427,11 @@ def _run(args) -> int | None:
         console.print(table)
         console.print(f"result: {path}", markup=False, soft_wrap=True)
     return None
+
+
+def _params_text(params: dict) -> str:
+    """' buffer_size=3 weight=1.0', as the sweep names a run."""
+    return "".join(f" {key}={value}" for key, value in params.items())
 
 
 def _verify(args) -> int | None:
@@ -458,9 +482,11 @@ def _add_contrib_commands(subparsers) -> None:
     parser = subparsers.add_parser("new-strategy",
                                    help="write a new replay strategy and its test, from a template that passes the kit")
     parser.add_argument("name", metavar="NAME", help="the strategy's name, e.g. farthest-first")
-    parser.add_argument("--dir", default="strategies",
-                        help="folder of its module: the checkout's strategies/ (default, from the checkout's root) "
-                             "or a folder of your plugin package; the test goes to tests/")
+    parser.add_argument("--dir", default=None, metavar="PROJECT",
+                        help="a plugin project folder (created if missing) to write a complete installable package "
+                             "into: pyproject.toml with the entry point, facebench_<name>/, the module, tests/; "
+                             "without it, a built-in: the module goes to the checkout's strategies/ (run from "
+                             "the checkout's root), the test to tests/")
     parser.set_defaults(run=_new_strategy)
 
 
@@ -468,18 +494,27 @@ def _new_strategy(args) -> None:
     from pathlib import Path
 
     import facebench.strategies
-    from facebench.scaffold import module_path, new_strategy
+    from facebench.scaffold import new_plugin, new_strategy
 
-    module, test = new_strategy(args.name, args.dir)
-    console.print(f"wrote {module} and {test}", markup=False, soft_wrap=True)
-    if module.parent.resolve() in {Path(folder).resolve() for folder in facebench.strategies.__path__}:
+    built_in = {Path(folder).resolve() for folder in facebench.strategies.__path__}
+    if args.dir is None or Path(args.dir).resolve() in built_in:
+        module, test = new_strategy(args.name, args.dir or "strategies")
+        console.print(f"wrote {module} and {test}", markup=False, soft_wrap=True)
         console.print(f"'{args.name}' is a built-in strategy: write its select, then run: pytest {test}",
                       markup=False, soft_wrap=True)
-    else:
-        console.print(f"declare it in your package's pyproject.toml, install the package (pip install -e .), "
-                      f"write its select, then run: pytest {test}\n"
-                      f'  [project.entry-points."facebench.strategies"]\n  {args.name} = "{module_path(module)}"',
+        return
+    plugin = new_plugin(args.name, args.dir)
+    console.print(f"wrote {', '.join(map(str, plugin.written))}", markup=False, soft_wrap=True)
+    declared = Path(plugin.root, "pyproject.toml")
+    if declared in plugin.kept:
+        console.print(f"kept the existing {', '.join(map(str, plugin.kept))}: declare the strategy in "
+                      f"{declared} yourself:\n"
+                      f'  [project.entry-points."facebench.strategies"]\n  {plugin.entry_point}',
                       markup=False, soft_wrap=True)
+    else:
+        console.print(f"its entry point, in {declared}: {plugin.entry_point}", markup=False, soft_wrap=True)
+    console.print(f"next: write its select in {plugin.module}; test it: cd {plugin.root} && pytest; "
+                  f"install it beside facebench: pip install -e {plugin.root}", markup=False, soft_wrap=True)
 
 
 COMMAND_GROUPS = (_add_scenario_commands, _add_data_commands, _add_model_commands, _add_run_commands,

@@ -208,7 +208,7 @@ class BufferReplayPlugin(ReplayPlugin):
             strategy.adapted_dataset, buffer,
             batch_new=strategy.train_mb_size if self.batch_size is None else self.batch_size,
             batch_replay=strategy.train_mb_size if self.batch_size_mem is None else self.batch_size_mem,
-            seed=replay_loader_seed(getattr(self, "seed", 0), strategy.experience.current_experience),
+            seed=replay_loader_seed(self.seed, strategy.experience.current_experience),
         )
 
     def after_training_exp(self, strategy, **kwargs):

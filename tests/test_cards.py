@@ -21,10 +21,12 @@ FACEWORLD = {
     },
 }
 FOLDER = {"source": {"kind": "folder", "root": "photos"}}
-# Result files on the committed leaderboards are keyed by these: a change orphans them.
+# Result files are keyed by these (protocol version 2's defaults filled in): a change orphans
+# them, unless the old hash is recorded as retired with the protocol version it belonged to.
 STOCK_SHA256 = {
-    "faceworld": "bc8d21e80f558d10746611c2ef00f3b3aeb3e6ddf3fc29cda4a0c8bab123a7d4",
-    "faceworld-quick": "891f2f338b43b0f088f988a77479aa5f181d88d94700ce8a0f90aab6b1f2531b",
+    "faceworld": "c9111153d45cd9482860f6487e68488c78b08f9976c6c9cbdd8d24370bac9d53",
+    "faceworld-quick": "4197eb5cc7cdf9c935e074bc6cff3cba02593e213f63da5d804dde4302e84e8a",
+    "faceworld-dev": "4693baac3c78a36c2789a2d4132b0c4b5feb704508848ab83ae553b7257ab775",
 }
 
 
@@ -61,6 +63,15 @@ def test_stock_cards_are_found_by_name_and_validate():
 
 def test_the_stock_cards_keep_their_hashes():
     assert {name: load_card(name).sha256 for name in STOCK_SHA256} == STOCK_SHA256
+
+
+def test_the_v1_boards_card_hashes_are_retired_under_protocol_version_1():
+    from facebench.data.cards import RETIRED_STOCK_HASHES
+
+    assert RETIRED_STOCK_HASHES == {
+        "faceworld": {"bc8d21e80f558d10746611c2ef00f3b3aeb3e6ddf3fc29cda4a0c8bab123a7d4": 1},
+        "faceworld-quick": {"891f2f338b43b0f088f988a77479aa5f181d88d94700ce8a0f90aab6b1f2531b": 1},
+    }
 
 
 def test_a_card_is_found_by_path_and_named_after_its_file(write_card):

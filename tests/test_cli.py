@@ -1,5 +1,7 @@
 """The facebench command: scenario listing, data preview, and one-line errors."""
 
+import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -98,3 +100,43 @@ def test_resume_without_a_checkpoint_says_the_run_starts_fresh(tmp_path, capsys,
     out = capsys.readouterr().out
     assert "no checkpoint at" in out and "ewc-decayfactor1.0-ewclambda1000.0" in out.replace("\n", "")
     assert "starts from the beginning" in out.replace("\n", " ")
+
+
+def test_strategies_reads_an_unchanged_listing_from_the_cache(tmp_path, monkeypatch, capsys):
+    from facebench import registry
+
+    monkeypatch.setenv("FACEBENCH_CACHE", str(tmp_path))
+    monkeypatch.setattr(registry, "_ENTRIES", {})  # as in a fresh process: nothing registered yet
+    monkeypatch.setattr(registry, "_discovery", "pending")
+    monkeypatch.setattr(registry, "_fingerprint", lambda: "same code")
+    cached = {"name": "cached-only", "kind": "sequential", "is_replay": True, "parameters": [["buffer_size", None]],
+              "description": "Read from the cache.", "origin": "built-in"}
+    (tmp_path / registry.SUMMARIES_FILE).write_text(json.dumps(
+        {"fingerprint": "same code", "warnings": ["strategy plugin 'x' (x) not loaded: why"], "strategies": [cached]}))
+    with pytest.warns(registry.PluginWarning, match="strategy plugin 'x'"):
+        assert main(["strategies"]) == 0
+    assert "cached-only" in capsys.readouterr().out and registry._discovery == "pending"
+
+
+def test_the_cache_fingerprint_follows_the_plugins_code(tmp_path, monkeypatch):
+    from importlib.metadata import EntryPoint
+
+    from facebench import registry
+
+    (tmp_path / "fbplugin_cached.py").write_text("# v1\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    monkeypatch.setattr(registry, "entry_points",
+                        lambda group: [EntryPoint("cached", "fbplugin_cached", registry.GROUP)])
+    before = registry._fingerprint()
+    assert registry._fingerprint() == before
+    (tmp_path / "fbplugin_cached.py").write_text("# version 2\n")
+    assert registry._fingerprint() != before
+
+
+@pytest.mark.slow  # starts processes or renders at scale: seconds each
+def test_strategies_from_the_cache_lists_what_discovery_lists(tmp_path):
+    env = {**os.environ, "FACEBENCH_CACHE": str(tmp_path), "COLUMNS": "250"}
+    runs = [subprocess.run([sys.executable, "-m", "facebench.cli", "strategies"], capture_output=True, text=True,
+                           env=env, check=True) for _ in range(2)]
+    assert (tmp_path / "strategies.json").exists() and "er-hull" in runs[0].stdout
+    assert runs[0].stdout == runs[1].stdout

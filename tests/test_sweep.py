@@ -3,6 +3,7 @@
 import io
 import json
 import os
+import queue
 import sys
 
 import pytest
@@ -82,6 +83,10 @@ def test_local_sweep_skips_resumes_and_reports_failures_in_real_processes(tmp_pa
         (broken, None, "RuntimeError: cannot fine-tune person 0")]
     assert all(0 < o.seconds < report.seconds for o in report.finished)
     assert "1 already done, 2 finished, 1 failed" in screen.getvalue()
+    lines = screen.getvalue().splitlines()  # not a terminal: a line per event, no bar
+    cores = os.cpu_count()
+    assert lines[0] == f"sweep: 3 runs to do (1 to resume), 1 already done; 1 process x {cores} thread{'s' * (cores != 1)}"
+    assert sum(line.startswith("run ") for line in lines) == 3 and lines[-1].startswith("sweep done: 2 finished")
 
 
 def test_a_result_that_a_ray_node_wrote_elsewhere_is_copied_under_out(tmp_path):
@@ -144,3 +149,37 @@ def test_sweep_command_runs_the_grid_and_reports_failures(tmp_path, monkeypatch,
     out = capsys.readouterr().out
     assert "8 runs: 1 already done, 0 finished (0 resumed), 1 failed" in out
     assert "failed: er-rand buffer_size=3, person 1, seed 1: OSError: disk full" in out
+
+
+def test_a_sweep_to_a_log_prints_a_line_per_finished_run(tmp_path, monkeypatch):
+    def fake_local(pending, out, run, jobs, threads, address, say=None):
+        say("  er-rand buffer_size=3, person 0, seed 0: session 1/3 done, 1s elapsed, ETA 2s")
+        yield sweeps.Outcome(pending[0], tmp_path / "a.json", None, 130.0)
+        yield sweeps.Outcome(pending[1], None, "RuntimeError: no", None)
+
+    monkeypatch.setattr(sweeps, "_local", fake_local)
+    log = io.StringIO()
+    report = sweep([spec(person="0"), spec(person="1")], tmp_path, jobs=1, threads=1, console=Console(file=log))
+    lines = log.getvalue().splitlines()
+    assert len(report.finished) == 1 and len(report.failed) == 1
+    assert lines[0] == "sweep: 2 runs to do (0 to resume), 0 already done; 1 process x 1 thread"
+    assert lines[1].startswith("  er-rand buffer_size=3, person 0, seed 0: session 1/3 done")
+    assert lines[2].startswith("run 1/2, er-rand buffer_size=3, person 0, seed 0: finished in 2m10s; "
+                               "(0 already done, 1 finished, 0 failed), ")
+    assert "elapsed, ETA " in lines[2]
+    assert lines[3].startswith("run 2/2, er-rand buffer_size=3, person 1, seed 0: failed (RuntimeError: no); "
+                               "(0 already done, 1 finished, 1 failed)")
+    assert lines[4].startswith("sweep done: 1 finished, 1 failed, 0 already done, in ")
+
+
+def test_a_local_worker_reports_each_finished_session_as_a_line():
+    events = queue.Queue()
+    progress = sweeps._session_lines(events, spec(person="2"))
+    progress("train", 1, 50)
+    progress("session", 1, 10)
+    assert events.get_nowait().startswith("  er-rand buffer_size=3, person 2, seed 0: session 1/10 done, ")
+    seen = []
+    events.put("a line")
+    events.put(None)
+    sweeps._relay(events, seen.append)
+    assert seen == ["a line"]

@@ -19,9 +19,11 @@ A run that fails is reported at the end with its error; the others go on.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import multiprocessing
 import os
+import threading
 import time
 from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor, as_completed
@@ -34,6 +36,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from facebench.board import schema as results
 from facebench.errors import FacebenchError
+from facebench.progress import Lines, SessionClock, duration, eta
 
 if TYPE_CHECKING:
     from facebench.run.runner import RunSpec
@@ -96,14 +99,15 @@ class SweepReport:
     seconds: float = 0.0
 
 
-def execute(run: Callable, spec: RunSpec, out: str, threads: int) -> tuple[str, str, float]:
+def execute(run: Callable, spec: RunSpec, out: str, threads: int, events=None) -> tuple[str, str, float]:
     """One run in a worker, with ``threads`` torch threads: its result path, the file's content
-    and the seconds it took."""
+    and the seconds it took. ``events``: a queue that gets a line for each finished session."""
     import torch
 
     began = time.perf_counter()
     torch.set_num_threads(threads)
-    path = Path(run(spec, out, resume=True))
+    options = {} if events is None else {"progress": _session_lines(events, spec)}
+    path = Path(run(spec, out, resume=True, **options))
     return str(path), path.read_text(encoding="utf-8"), time.perf_counter() - began
 
 
@@ -136,12 +140,45 @@ def sweep(specs: list[RunSpec], out: str | Path, executor: str = "local", jobs: 
     else:
         raise SweepError(f"unknown executor '{executor}' (local or ray)")
     began = time.perf_counter()
-    with _Bar(console, len(pending), len(report.skipped)) as advance:
-        for outcome in start(pending, str(out), run, jobs=jobs, threads=threads, address=address):
+    say = Lines(console)  # output that is not a terminal (a log): a plain line per event instead of the bar
+    where = (f"{jobs} process{'es' * (jobs != 1)} x {threads} thread{'s' * (threads != 1)}" if executor == "local"
+             else f"Ray at {address or 'a local instance'}, {threads} CPU{'s' * (threads != 1)} per run")
+    say(f"sweep: {len(pending)} run{'s' * (len(pending) != 1)} to do ({len(report.resumed)} to resume), "
+        f"{len(report.skipped)} already done; {where}")
+    with _Bar(console, len(pending), len(report.skipped), disable=say.enabled) as advance:
+        for outcome in start(pending, str(out), run, jobs=jobs, threads=threads, address=address,
+                             say=say if say.enabled else None):
             (report.failed if outcome.error else report.finished).append(outcome)
             advance(len(report.finished), len(report.failed))
+            done = len(report.finished) + len(report.failed)
+            elapsed = time.perf_counter() - began
+            what = (f"failed ({outcome.error})" if outcome.error else f"finished in {duration(outcome.seconds or 0)}")
+            say(f"run {done}/{len(pending)}, {_label(outcome.spec)}: {what}; ({len(report.skipped)} already done, "
+                f"{len(report.finished)} finished, {len(report.failed)} failed), {duration(elapsed)} elapsed, "
+                f"{eta(elapsed, done, len(pending))}")
     report.seconds = time.perf_counter() - began
+    say(f"sweep done: {len(report.finished)} finished, {len(report.failed)} failed, {len(report.skipped)} already "
+        f"done, in {duration(report.seconds)}")
     return report
+
+
+def _label(spec: RunSpec) -> str:
+    params = "".join(f" {key}={value}" for key, value in spec.params.items())
+    return f"{spec.strategy}{params}, person {spec.person}, seed {spec.seed}"
+
+
+def _session_lines(events, spec: RunSpec) -> Callable:
+    """A run's ``progress`` callback that puts a line on ``events`` for each finished session."""
+    clock, sessions, label = SessionClock(), {"done": 0}, _label(spec)
+
+    def progress(stage, done, total):
+        if stage == "train":
+            clock.training(sessions["done"])
+        elif stage == "session":
+            sessions["done"] = done
+            events.put(f"  {label}: {clock.session(done, total)}")
+
+    return progress
 
 
 def local_slots(jobs: int | None, threads: int | None) -> tuple[int, int]:
@@ -154,12 +191,21 @@ def local_slots(jobs: int | None, threads: int | None) -> tuple[int, int]:
     return jobs, threads
 
 
-def _local(pending, out, run, jobs, threads, address):
+def _local(pending, out, run, jobs, threads, address, say=None):
     if not pending:
         return
     context = multiprocessing.get_context("spawn")
-    with ProcessPoolExecutor(max_workers=min(jobs, len(pending)), mp_context=context) as pool:
-        futures = {pool.submit(execute, run, spec, out, threads): spec for spec in pending}
+    with contextlib.ExitStack() as stack:
+        events = None
+        if say is not None:  # the workers' finished sessions, as lines, through a queue of a manager process
+            manager = stack.enter_context(context.Manager())
+            events = manager.Queue()
+            relay = threading.Thread(target=_relay, args=(events, say), daemon=True)
+            relay.start()
+            stack.callback(relay.join, 5)
+            stack.callback(_stop, events)
+        pool = stack.enter_context(ProcessPoolExecutor(max_workers=min(jobs, len(pending)), mp_context=context))
+        futures = {pool.submit(execute, run, spec, out, threads, events): spec for spec in pending}
         try:
             for future in as_completed(futures):
                 try:
@@ -171,7 +217,26 @@ def _local(pending, out, run, jobs, threads, address):
             raise
 
 
-def _ray(pending, out, run, jobs, threads, address):
+def _stop(events) -> None:
+    try:
+        events.put(None)
+    except Exception:  # noqa: BLE001 - the manager is gone (interrupted): the relay ends with it
+        pass
+
+
+def _relay(events, say) -> None:
+    """Say each line put on ``events`` until None."""
+    while True:
+        try:
+            line = events.get()
+        except (EOFError, OSError):  # the manager is gone
+            return
+        if line is None:
+            return
+        say(line)
+
+
+def _ray(pending, out, run, jobs, threads, address, say=None):  # no per-session lines from Ray tasks (yet)
     try:
         import ray
     except ImportError:
@@ -212,10 +277,10 @@ def _describe(error: BaseException) -> str:
 class _Bar:
     """One overall progress bar with ETA over the runs to do; silent without a console."""
 
-    def __init__(self, console, total: int, skipped: int):
+    def __init__(self, console, total: int, skipped: int, disable: bool = False):
         self.progress = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
                                  TimeElapsedColumn(), TextColumn("ETA"), TimeRemainingColumn(),
-                                 console=console, disable=console is None)
+                                 console=console, disable=disable or console is None)
         self.skipped = skipped
         self.task = self.progress.add_task(self._text(0, 0), total=total)
 
