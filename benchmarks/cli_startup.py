@@ -8,7 +8,7 @@ Run from the checkout's root:
 The target is at most 2 s each. `strategies` is measured twice: "cold" with an empty cache
 folder ($FACEBENCH_CACHE; discovery imports every strategy module, hence Avalanche and torch) and
 "warm" (the listing read from the cache that the cold run wrote, as on every later call while no
-strategy module or plugin changes). `scenarios` imports torch through ``facebench.data``.
+strategy module or plugin changes). `scenarios` reads cards only (no torch).
 Timings depend on the machine's load: run it on a quiet machine.
 """
 

@@ -140,3 +140,14 @@ def test_strategies_from_the_cache_lists_what_discovery_lists(tmp_path):
                            env=env, check=True) for _ in range(2)]
     assert (tmp_path / "strategies.json").exists() and "er-hull" in runs[0].stdout
     assert runs[0].stdout == runs[1].stdout
+
+
+def test_listing_the_scenarios_imports_neither_torch_nor_avalanche():
+    """`facebench scenarios` reads cards only: torch is imported where images are read."""
+    import subprocess
+    import sys
+
+    code = ("import sys; from facebench.cli import main; main(['scenarios']); "
+            "print('imported:', sorted(m for m in ('torch', 'avalanche') if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert "faceworld-quick" in out and out.strip().endswith("imported: []")

@@ -15,8 +15,6 @@ import functools
 import hashlib
 from pathlib import Path
 
-import torch
-
 from facebench.data.cards import Card, load_card
 from facebench.data.sources import DataError, Images, Session, Source, source_of
 
@@ -30,7 +28,7 @@ def _images_sha256(source: Source, person: str) -> str:
     digest = hashlib.sha256()
     for session in _read_person(source, person):
         for split in (session.train, session.test):
-            digest.update(split.images.to(torch.float32).contiguous().numpy().tobytes())
+            digest.update(split.images.float().contiguous().numpy().tobytes())
     return digest.hexdigest()
 
 
@@ -77,6 +75,8 @@ class Scenario:
         from avalanche.benchmarks.utils.flat_data import ConstantSequence
 
         person = self._person_id(person)
+
+        import torch
 
         def dataset(split: Images, session: int) -> AvalancheDataset:
             n = len(split.frames)

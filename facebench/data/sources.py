@@ -25,14 +25,16 @@ from __future__ import annotations
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import torch
 from PIL import Image, ImageOps
 
 from facebench.data.cards import Card
 from facebench.errors import FacebenchError
+
+if TYPE_CHECKING:  # torch is imported where images are read: listing cards needs none of it
+    import torch
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp")
 BACKGROUND = (128, 128, 128)
@@ -152,6 +154,8 @@ class FolderSource:
         if not images:
             readable = "readable " if files else ""
             raise DataError(f"session {folder}: no {readable}{split} images in {folder / split}")
+        import torch
+
         return Images(torch.stack(images), frames)
 
     def _read_image(self, path: Path) -> torch.Tensor | None:
@@ -172,6 +176,8 @@ class FolderSource:
                 "leaves such files out)"
             ) from None
         pixels = np.asarray(square, dtype=np.float32) / 255.0
+        import torch
+
         return torch.from_numpy(pixels).permute(2, 0, 1).contiguous()
 
 
