@@ -34,7 +34,9 @@ from __future__ import annotations
 
 import difflib
 import fnmatch
+import hashlib
 import importlib
+import importlib.metadata
 import inspect
 import pkgutil
 import re
@@ -43,6 +45,7 @@ import warnings
 from dataclasses import dataclass
 from importlib.metadata import entry_points
 from numbers import Integral
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, Mapping
 
 from facebench.errors import FacebenchError
@@ -102,6 +105,23 @@ class StrategyEntry:
     @property
     def takes_buffer_size(self) -> bool:
         return any(p.name == "buffer_size" for p in self.parameters)
+
+    def source(self) -> dict:
+        """Which code the strategy is: ``module`` (where its class or factory is defined),
+        ``sha256`` of that module's source file (None if it has none), ``distribution`` and
+        ``version`` of the installed package the module belongs to (None for a module outside
+        any, e.g. an untracked file of a checkout). A result file records it, so two files of one
+        strategy name made by different code can be told apart."""
+        try:
+            path = inspect.getsourcefile(self.target)
+        except TypeError:  # defined in no file (a built-in)
+            path = None
+        digest = hashlib.sha256(Path(path).read_bytes()).hexdigest() if path else None
+        top = self.target.__module__.split(".")[0]
+        names = importlib.metadata.packages_distributions().get(top, [])
+        distribution = names[0] if names else None
+        version = importlib.metadata.version(distribution) if distribution else None
+        return {"module": self.target.__module__, "sha256": digest, "distribution": distribution, "version": version}
 
     def resolve_params(self, params: Mapping[str, Any] | None = None) -> dict:
         """``params`` checked and completed with the defaults, in the order of ``parameters``.

@@ -71,7 +71,9 @@ def result(strategy: str = "er-rand", buffer_size: int | None = 3, person: str =
                                    protocol=Protocol(), matrices=scores, timing={"total_s": 1.0}, memory=dict(MEMORY),
                                    device="cpu", models=MODELS, images_sha256=f"{person:0>64}",
                                    seed_varies=["batch_order", "p0_samples", "buffer"],
-                                   buffer_history_sha256=None if buffer_size is None else f"{seed:0>64}")
+                                   buffer_history_sha256=None if buffer_size is None else f"{seed:0>64}",
+                                   strategy_source={"module": f"fake.{strategy}", "sha256": "a" * 64,
+                                                    "distribution": None, "version": None})
 
 
 def write(data: dict, out: Path, name: Path | str | None = None) -> Path:

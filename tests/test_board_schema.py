@@ -126,3 +126,20 @@ def test_a_run_without_a_buffer_records_no_history_and_a_seed_that_varies_no_buf
     assert schema.validate(document) == []
     document["buffer_history_sha256"] = "ab" * 32
     assert schema.validate(document) == []
+
+
+def test_an_untracked_file_among_the_code_makes_the_commit_dirty(monkeypatch):
+    """git_commit asks git about the code's paths, untracked files included: a new
+    strategies/herding.py is code the commit lacks."""
+    calls = []
+
+    def fake_run(argv, **kwargs):
+        calls.append(argv)
+        out = "?? strategies/herding.py\n" if "status" in argv else "abc123\n"
+        return type("Done", (), {"returncode": 0, "stdout": out})()
+
+    monkeypatch.delenv("FACEBENCH_GIT_COMMIT", raising=False)
+    monkeypatch.setattr(schema.subprocess, "run", fake_run)
+    assert schema.git_commit() == "abc123-dirty"
+    status = next(argv for argv in calls if "status" in argv)
+    assert "--untracked-files=no" not in status and status[-len(schema.CODE_PATHS):] == list(schema.CODE_PATHS)

@@ -340,3 +340,19 @@ def test_the_built_in_references_have_their_kinds():
     entry = registry.get_strategy("joint-so-far")
     assert entry.plugins({}, seed=0) == [] and not entry.parameters and not entry.takes_buffer_size
     assert entry.description.startswith("Joint training on the sessions so far")
+
+
+def test_a_strategy_names_the_code_it_is():
+    """source(): the defining module, the sha256 of its file and its distribution, so two result
+    files of one strategy name made by different code can be told apart."""
+    import hashlib
+    import inspect
+    from pathlib import Path
+
+    from facebench import registry
+
+    entry = registry.get_strategy("er-rand")
+    source = entry.source()
+    path = Path(inspect.getsourcefile(entry.target))
+    assert source == {"module": entry.target.__module__, "sha256": hashlib.sha256(path.read_bytes()).hexdigest(),
+                      "distribution": "facebench", "version": registry.importlib.metadata.version("facebench")}

@@ -224,7 +224,7 @@ class _Result(_Closed):
 
 def make_result(*, spec, kind: str, scenario, protocol, matrices: dict[str, np.ndarray], timing: dict,
                 memory: dict, device: str, models: dict[str, str], images_sha256: str,
-                seed_varies: list[str], buffer_history_sha256: str | None) -> dict:
+                seed_varies: list[str], buffer_history_sha256: str | None, strategy_source: dict) -> dict:
     """The result document of a finished run. ``spec``: the run (``.strategy``, ``.params``,
     ``.person``, ``.seed``); ``kind``: the strategy's kind (:data:`KINDS`); ``scenario``: its
     ``.name`` and ``.card`` (``.data``, ``.sha256``); ``protocol``: the run's ``Protocol``;
@@ -232,7 +232,9 @@ def make_result(*, spec, kind: str, scenario, protocol, matrices: dict[str, np.n
     kept besides the model (``facebench.run.memory.kept_memory``); ``device``: the torch device;
     ``models``: the generic models' sha256s by role; ``images_sha256``: the hash of the person's
     images (``Scenario.images_sha256``); ``seed_varies``: what the seed changed (:data:`SEEDED`);
-    ``buffer_history_sha256``: the buffer history's hash (None: no buffer)."""
+    ``buffer_history_sha256``: the buffer history's hash (None: no buffer); ``strategy_source``:
+    which code the strategy is (``facebench.registry.StrategyEntry.source``), recorded as
+    ``provenance.strategy``."""
     return {
         "schema": SCHEMA,
         "scenario": {"name": scenario.name, "card": scenario.card.data, "card_sha256": scenario.card.sha256},
@@ -246,7 +248,8 @@ def make_result(*, spec, kind: str, scenario, protocol, matrices: dict[str, np.n
         "memory": memory,
         "buffer_history_sha256": buffer_history_sha256,
         "protocol": protocol.record(),
-        "provenance": {**provenance(device), "models": dict(models), "images_sha256": images_sha256},
+        "provenance": {**provenance(device), "models": dict(models), "images_sha256": images_sha256,
+                       "strategy": dict(strategy_source)},
     }
 
 
@@ -307,15 +310,20 @@ def provenance(device: str = "cpu") -> dict:
     }
 
 
+CODE_PATHS = ("facebench", "strategies", "scenarios", "pyproject.toml", "constraints.txt")
+"""The checkout's paths whose changes make a run's code differ from its commit."""
+
+
 def git_commit() -> str | None:
-    """HEAD of the checkout facebench runs from (with "-dirty" for uncommitted changes), else
-    $FACEBENCH_GIT_COMMIT (set it where a copy without .git runs, e.g. a remote machine)."""
+    """HEAD of the checkout facebench runs from, with "-dirty" when :data:`CODE_PATHS` hold a
+    change, a new file included (an untracked strategies/herding.py is code the commit lacks);
+    else $FACEBENCH_GIT_COMMIT (set it where a copy without .git runs, e.g. a remote machine)."""
     if os.environ.get("FACEBENCH_GIT_COMMIT"):
         return os.environ["FACEBENCH_GIT_COMMIT"]
     root = Path(__file__).resolve().parents[2]
     try:
         out = subprocess.run(["git", "-C", str(root), "rev-parse", "HEAD"], capture_output=True, text=True, timeout=5)
-        dirty = subprocess.run(["git", "-C", str(root), "status", "--porcelain", "--untracked-files=no"],
+        dirty = subprocess.run(["git", "-C", str(root), "status", "--porcelain", "--", *CODE_PATHS],
                                capture_output=True, text=True, timeout=5)
     except (OSError, subprocess.TimeoutExpired):
         return None

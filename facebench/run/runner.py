@@ -154,7 +154,7 @@ def run(spec: RunSpec, out: str | Path = "runs", resume: bool = False, force: bo
     document = schema.make_result(spec=spec, kind=kind.name, scenario=scenario, protocol=protocol,
                                   matrices=evaluator.matrices, timing=timing, device=device,
                                   memory=kept_memory(plugins, kind.held(experiences)), seed_varies=seed_varies(plugins),
-                                  buffer_history_sha256=history.sha256, **inputs)
+                                  buffer_history_sha256=history.sha256, strategy_source=entry.source(), **inputs)
     try:
         schema.write_result(path, document, overwrite=force)
     except FileExistsError:
