@@ -15,8 +15,6 @@ import tempfile
 from pathlib import Path
 from typing import BinaryIO, Callable
 
-import torch
-
 
 def write_atomic(path: str | Path, content: bytes | str | Callable[[BinaryIO], None], overwrite: bool = True) -> Path:
     """Write ``content`` to ``path`` atomically; returns ``path``.
@@ -57,6 +55,8 @@ def write_json(path: str | Path, document, overwrite: bool = True) -> Path:
 
 def save_torch(path: str | Path, obj) -> Path:
     """``torch.save(obj)`` to ``path``, atomically."""
+    import torch  # here: writing JSON needs no torch
+
     return write_atomic(path, lambda file: torch.save(obj, file))
 
 

@@ -267,7 +267,7 @@ def _leaderboard(args) -> int | None:
         console.print(summary(done), markup=False, soft_wrap=True)
         return 1 if any(migration.outcome == REFUSED for migration in done) else None
     if args.check:
-        problems = leaderboard.check(args.dir)
+        problems, warnings = leaderboard.audit(args.dir)
         for line in problems:
             console.print(Text(line, style="red"), soft_wrap=True)
         files = len(leaderboard.result_files(args.dir))
@@ -276,7 +276,7 @@ def _leaderboard(args) -> int | None:
             console.print(Text(f"{count} in {files} result files", style="red"))
             return 1
         console.print(f"{files} result files, all valid", markup=False)
-        for line in leaderboard.environment_warnings(args.dir):
+        for line in warnings:
             console.print(Text(f"warning: {line}", style="yellow"), soft_wrap=True)
         return None
     board = leaderboard.load(args.dir)

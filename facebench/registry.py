@@ -48,6 +48,8 @@ from numbers import Integral
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, Mapping
 
+from facebench.atomic import write_json
+from facebench.cache import cache_dir
 from facebench.errors import FacebenchError
 
 if TYPE_CHECKING:
@@ -405,39 +407,23 @@ def _summary(entry: StrategyEntry) -> StrategySummary:
     return StrategySummary(entry.name, entry.kind, entry.is_replay, parameters, entry.description, entry.origin)
 
 
-def _summaries_path():
-    import os
-    from pathlib import Path
-
-    return Path(os.environ.get("FACEBENCH_CACHE") or Path.home() / ".cache" / "facebench") / SUMMARIES_FILE
+def _summaries_path() -> Path:
+    return cache_dir() / SUMMARIES_FILE
 
 
-def _write_summaries(path, content: dict) -> None:
+def _write_summaries(path: Path, content: dict) -> None:
     """Write the cache file atomically; a cache that cannot be written is no error."""
-    import json
-    import os
-    import tempfile
-
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-        try:
-            with os.fdopen(fd, "w", encoding="utf-8") as file:
-                json.dump(content, file)
-            os.replace(tmp, path)
-        except BaseException:
-            os.unlink(tmp)
-            raise
+        write_json(path, content)
     except OSError:
         pass
 
 
 def _fingerprint() -> str:
     """What the strategy listing depends on (see :func:`strategy_summaries`), hashed."""
-    import hashlib
     import importlib.util
     from importlib.metadata import version
-    from pathlib import Path
 
     parts: list = [sys.version, sys.executable, version("facebench")]
     roots = [*importlib.import_module("facebench").__path__, *importlib.import_module(GROUP).__path__]

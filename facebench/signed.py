@@ -30,6 +30,7 @@ from pathlib import Path
 import torch
 
 from facebench.atomic import write_atomic
+from facebench.cache import cache_dir
 from facebench.errors import FacebenchError
 
 FORMAT = "facebench.signed/1"
@@ -41,8 +42,7 @@ class SignedFileError(FacebenchError):
 
 def key_path() -> Path:
     """Where this user's signing key lives."""
-    cache = os.environ.get("FACEBENCH_CACHE")
-    return (Path(cache) if cache else Path.home() / ".cache" / "facebench") / "signing.key"
+    return cache_dir() / "signing.key"
 
 
 def _key() -> bytes:

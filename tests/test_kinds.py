@@ -196,17 +196,22 @@ def _tiny(kind, protocol, plugins=()):
     return generic, generator, template, training_stream(kind.experiences(own)), session_of
 
 
+def _watched(kind, protocol) -> tuple:
+    """(generic generator, generator, its ``_Watch``) after a whole tiny run of ``kind``."""
+    watch = _Watch({})
+    generic, generator, template, stream, watch.session_of = _tiny(kind, protocol, [watch])
+    for experience in stream:
+        template.train(experience, eval_streams=[])
+    return generic, generator, watch
+
+
 def _equal(a: dict, b: dict) -> bool:
     return a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
 
 
 def test_joint_so_far_retrains_the_generic_model_on_sessions_0_to_t_for_each_row():
     kind, protocol = KINDS["joint-so-far"], Protocol(joint_steps=5, batch_new=1, batch_replay=1, lr=1e-2)
-    watch = _Watch({})
-    generic, generator, template, stream, session_of = _tiny(kind, protocol, [watch])
-    watch.session_of = session_of
-    for experience in stream:
-        template.train(experience, eval_streams=[])
+    generic, generator, watch = _watched(kind, protocol)
     generic_state = generic.synthesis.state_dict()
     assert watch.steps == [2, 4, 5] == kind.steps(protocol, T)  # ceil(5 * (t + 1) / 3)
     for t in range(T):
@@ -219,11 +224,7 @@ def test_joint_so_far_retrains_the_generic_model_on_sessions_0_to_t_for_each_row
 
 def test_a_sequential_run_continues_from_the_model_before():
     kind, protocol = KINDS["sequential"], Protocol(steps_per_session=2, batch_new=1, batch_replay=1, lr=1e-2)
-    watch = _Watch({})
-    generic, _, template, stream, session_of = _tiny(kind, protocol, [watch])
-    watch.session_of = session_of
-    for experience in stream:
-        template.train(experience, eval_streams=[])
+    generic, _, watch = _watched(kind, protocol)
     assert watch.steps == [2, 2, 2] and watch.seen == [{0}, {1}, {2}]
     assert _equal(watch.first[0], generic.synthesis.state_dict())
     assert all(_equal(watch.first[t], watch.last[t - 1]) for t in range(1, T))

@@ -405,6 +405,20 @@ def test_check_command_exits_non_zero_and_names_each_problem(copy, capsys):
     assert f"{copy / TARGET}: not valid JSON" in out and "1 problem in 18 result files" in out
 
 
+def test_check_warns_of_a_file_run_with_other_threads_and_still_passes(copy, capsys):
+    """A run made with other threads, device or CPU than the rest is no problem, but a warning:
+    its differences from the others hold the environment's share."""
+    document = json.loads((copy / TARGET).read_text())
+    usual = document["provenance"]["threads"]
+    document["provenance"]["threads"] = usual + 7
+    (copy / TARGET).write_text(json.dumps(document))
+    problems, warnings = lb.audit(copy)
+    assert problems == [] and warnings == [
+        f"{copy / TARGET}: ran elsewhere: threads {usual + 7} (the board's: {usual})"]
+    assert main(["leaderboard", str(copy), "--check"]) == 0
+    assert f"warning: {copy / TARGET}: ran elsewhere: threads {usual + 7}" in capsys.readouterr().out
+
+
 def test_leaderboard_command_prints_the_format_and_writes_the_files(copy, tmp_path, capsys):
     (copy / TARGET).write_text("{")
     out = tmp_path / "board"

@@ -80,11 +80,18 @@ def result_files(folder: str | Path) -> list[Path]:
 
 def check(folder: str | Path) -> list[str]:
     """Every problem of every result file under ``folder``, one line each; [] when all are valid."""
+    return audit(folder)[0]
+
+
+def audit(folder: str | Path) -> tuple[list[str], list[str]]:
+    """From one reading of the result files under ``folder``: every problem, one line each (as
+    :func:`check`), and the environment warnings of the valid files (:func:`_environment_warnings`)."""
     files = result_files(folder)
     if not files:
-        return [f"{folder}: no result files (*.json) under it"]
-    _, problems = _scan(files)
-    return [line for lines in problems.values() for line in lines]
+        return [f"{folder}: no result files (*.json) under it"], []
+    documents, problems = _scan(files)
+    valid = {path: data["provenance"] for path, data in documents.items() if path not in problems}
+    return [line for lines in problems.values() for line in lines], _environment_warnings(valid)
 
 
 ENVIRONMENT = ("threads", "device", "cpu")
@@ -92,12 +99,10 @@ ENVIRONMENT = ("threads", "device", "cpu")
 threads, the device and the CPU (``facebench.protocol.TOLERANCES`` says how much)."""
 
 
-def environment_warnings(folder: str | Path) -> list[str]:
-    """One line per valid result file under ``folder`` whose threads, device or CPU differ from
-    the most common among the valid files: not a problem (its numbers stand), but its
-    differences from the others hold the environment's share (``facebench verify`` measures it)."""
-    documents, problems = _scan(result_files(folder))
-    valid = {path: data["provenance"] for path, data in documents.items() if path not in problems}
+def _environment_warnings(valid: dict[Path, dict]) -> list[str]:
+    """One line per valid result file (path -> its provenance) whose threads, device or CPU differ
+    from the most common among them: not a problem (its numbers stand), but its differences from
+    the others hold the environment's share (``facebench verify`` measures it)."""
     if not valid:
         return []
     usual = {key: _most_common(str(p.get(key)) for p in valid.values()) for key in ENVIRONMENT}

@@ -13,20 +13,14 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
-from pathlib import Path
 
 import torch
 
 from facebench.atomic import save_torch
+from facebench.cache import cache_dir
 from facebench.models import invert
 from facebench.models.generic import GenericModels
 from facebench.protocol import Protocol
-
-
-def cache_dir() -> Path:
-    """Where anchors are cached: $FACEBENCH_CACHE, else ~/.cache/facebench."""
-    return Path(os.environ.get("FACEBENCH_CACHE") or Path.home() / ".cache" / "facebench")
 
 
 def anchors_key(models: GenericModels, card_sha256: str, person: str, images_sha256: str, protocol: Protocol) -> str:

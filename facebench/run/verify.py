@@ -19,7 +19,7 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from facebench.board.load import read
+from facebench.board.load import ENVIRONMENT, read
 from facebench.board.schema import describe, validate
 from facebench.errors import FacebenchError
 from facebench.protocol import SCORES, TOLERANCES, VERSION, VERSIONS
@@ -127,7 +127,7 @@ def _device(document: dict) -> str:
 
 def _where(document: dict) -> dict:
     provenance = document["provenance"]
-    return {key: provenance.get(key) for key in ("threads", "device", "cpu", "git_commit")}
+    return {key: provenance.get(key) for key in (*ENVIRONMENT, "git_commit")}
 
 
 def _same_inputs(path: Path, document: dict, here: dict) -> None:
