@@ -93,7 +93,7 @@ def device(text: str) -> str:
 
 
 def _add_data_commands(subparsers) -> None:
-    data = subparsers.add_parser("data", help="look at a scenario's images")
+    data = subparsers.add_parser("data", help="look at a scenario's images; import photos")
     commands = data.add_subparsers(dest="data_command", required=True, metavar="COMMAND")
     preview = commands.add_parser(
         "preview", help="write a contact sheet: one row of train frames per session"
@@ -105,6 +105,8 @@ def _add_data_commands(subparsers) -> None:
         "-o", "--output", default=None, help="PNG file (default: <scenario>-person<person>.png)"
     )
     preview.set_defaults(run=_preview)
+    _add_import_command(commands)
+    _add_geometry_command(commands)
 
 
 def _preview(args) -> None:
@@ -122,6 +124,83 @@ def _preview(args) -> None:
         markup=False,
         soft_wrap=True,
     )
+
+
+def _add_geometry_command(commands) -> None:
+    parser = commands.add_parser(
+        "geometry", help="how a person's sessions sit in W and in pixels: distances, effective dimension, "
+                         "and how near a K-buffer of the other sessions comes to each (facebench.data.geometry)"
+    )
+    parser.add_argument("--scenario", default="faceworld", help="card name or path")
+    parser.add_argument("--person", default="0", help="person id")
+    parser.add_argument("--json", default=None, metavar="PATH", help="also write the report as JSON")
+    parser.add_argument("--plot", default=None, metavar="PATH", help="also draw the report's plot (PNG)")
+    parser.set_defaults(run=_geometry)
+
+
+def _geometry(args) -> None:
+    import json
+
+    from facebench.data import geometry, load_scenario
+
+    report = geometry.person_geometry(load_scenario(args.scenario), args.person)
+    for table in geometry.tables(report):
+        console.print(table)
+    if args.json:
+        with open(args.json, "w") as file:
+            json.dump(geometry.as_json(report), file, indent=1)
+        console.print(f"wrote {args.json}", markup=False, soft_wrap=True)
+    if args.plot:
+        console.print(f"wrote {geometry.plot(report, args.plot)}", markup=False, soft_wrap=True)
+
+
+def _add_import_command(commands) -> None:
+    parser = commands.add_parser(
+        "import", help="FFHQ-align a folder of photos into a card's folder, with a report of what was left out"
+    )
+    parser.add_argument("photos", metavar="PHOTOS", help="the photos: PHOTOS/<person>/<session>/<photo>")
+    parser.add_argument("--out", required=True, metavar="DIR",
+                        help="the folder to write: DIR/<person>/<session>/{train,test}/, a card, import-report.json")
+    parser.add_argument("--resolution", type=positive_integer, default=64,
+                        help="image side in pixels, a card's: 32 to 256 (default: 64, the shipped models')")
+    parser.add_argument("--test-fraction", type=float, default=0.5, metavar="F",
+                        help="the share of each session's photos held out as test images, spread evenly in "
+                        "name order (default: 0.5, alternating)")
+    parser.add_argument("--force", action="store_true", help="replace DIR, if an earlier import wrote it")
+    parser.set_defaults(run=_import)
+
+
+def _import(args) -> None:
+    from rich.progress import Progress
+
+    from facebench.data.photos import NothingImported, import_photos
+
+    try:
+        with Progress(console=console, transient=True) as bar:
+            task = bar.add_task("aligning photos", total=None)
+
+            def progress(done, total):
+                bar.update(task, completed=done, total=total)
+
+            report = import_photos(args.photos, args.out, args.resolution, args.test_fraction, args.force, progress)
+    except NothingImported as nothing:
+        _print_left_out(nothing.report)
+        raise
+    _print_left_out(report)
+    console.print(f"{report.summary()}; run it: facebench run --scenario {report.card} --strategy ...",
+                  markup=False, soft_wrap=True)
+
+
+def _print_left_out(report) -> None:
+    """The photos an import left out, as a table (nothing where none was)."""
+    if not report.left_out:
+        return
+    table = style.table(f"left out of {report.photos}")
+    for column in ("photo", "reason", "detail"):
+        table.add_column(column, overflow="fold")
+    for item in report.left_out:
+        table.add_row(item.photo, item.reason, item.detail)
+    console.print(table)
 
 
 def _add_model_commands(subparsers) -> None:
@@ -198,8 +277,9 @@ def _add_leaderboard_commands(subparsers) -> None:
                         help="validate every result file, one line per problem (exit 1 on any); warn of "
                              "files run with other threads, device or CPU than the rest")
     action.add_argument("--migrate", action="store_true",
-                        help="rewrite every facebench.result/1 and /2 file as facebench.result/3, in place; "
-                             "exit 1 if one cannot be")
+                        help="rewrite every facebench.result/1 and /2 file as facebench.result/3, in place, "
+                             "record each file's strategy defaults and move it to the folder its parameters "
+                             "that differ from them name; exit 1 if one cannot be")
     parser.set_defaults(run=_leaderboard)
 
     parser = subparsers.add_parser(
@@ -227,7 +307,7 @@ def _integers(text: str) -> list[int]:
 
 
 def _sweep(args) -> int | None:
-    from facebench.run.sweep import grid, sweep
+    from facebench.run.sweep import grid, label, sweep
 
     try:  # its parser is declared with the leaderboard's commands; the seeds are checked here, before any work
         for value in args.seeds:
@@ -246,10 +326,7 @@ def _sweep(args) -> int | None:
                   f"{len(report.finished)} finished ({len(report.resumed)} resumed), {len(report.failed)} failed; "
                   f"{report.seconds / 60:.1f} min", markup=False)
     for outcome in report.failed:
-        spec = outcome.spec
-        params = "".join(f" {key}={value}" for key, value in spec.params.items())
-        console.print(Text(f"failed: {spec.strategy}{params}, person {spec.person}, seed {spec.seed}: "
-                           f"{outcome.error}", style="red"), soft_wrap=True)
+        console.print(Text(f"failed: {label(outcome.spec)}: {outcome.error}", style="red"), soft_wrap=True)
     return 1 if report.failed else None
 
 
@@ -374,18 +451,16 @@ def _run(args) -> int | None:
         torch.set_num_threads(args.threads)
     scenario = load_scenario(args.scenario)
     persons = scenario.persons if args.person == "all" else [args.person]
-    params = _strategy_params(args)
+    entry = get_strategy(args.strategy)
+    params = entry.resolve_params(_strategy_params(args))
     for person in persons:
-        spec = RunSpec(args.strategy, params, args.scenario, person, args.seed)
-        entry = get_strategy(args.strategy)
-        resolved = entry.resolve_params(params)  # the run's own path names them resolved
-        checkpoint = RunSpec(args.strategy, resolved, args.scenario, person, args.seed).result_path(
-            args.out, scenario.name).with_suffix(".ckpt")
+        spec = RunSpec(args.strategy, params, args.scenario, person, args.seed, entry.defaults)
+        checkpoint = spec.result_path(args.out, scenario.name).with_suffix(".ckpt")
         if args.resume and not checkpoint.exists():
             console.print(f"no checkpoint at {checkpoint}: the run starts from the beginning", markup=False,
                           soft_wrap=True)
         say = Lines(console)  # not a terminal (a log): a plain line per event instead of the bar
-        say(f"run: {args.strategy}{_params_text(resolved)} on {scenario.name}, person {person}, seed {args.seed}"
+        say(f"run: {_params_text(spec)} on {scenario.name}, person {person}, seed {args.seed}"
             f"{', resuming' if args.resume and checkpoint.exists() else ''}")
         with Progress(TextColumn("{task.description}"), BarColumn(), TextColumn("{task.fields[stage]}"),
                       TimeElapsedColumn(), console=console, transient=True, disable=say.enabled) as bar:
@@ -417,9 +492,9 @@ def _run(args) -> int | None:
                 console.print(Text("interrupted: rerun with --resume to continue from the last finished session",
                                    style="yellow"))
                 return 130
-        say(f"run done: {args.strategy}{_params_text(resolved)}, person {person}, seed {args.seed}, "
+        say(f"run done: {_params_text(spec)}, person {person}, seed {args.seed}, "
             f"{duration(clock.elapsed())}; result: {path}")
-        table = style.table(f"{args.strategy} {params or ''} on {scenario.name}, person {person}, seed {args.seed}")
+        table = style.table(f"{_params_text(spec)} on {scenario.name}, person {person}, seed {args.seed}")
         for column in ("score", "better", "AIP", "forgetting", "final avg", "x"):
             table.add_column(column, justify="right" if column not in ("score", "better") else "left")
         for row in summary_rows(path):
@@ -429,9 +504,11 @@ def _run(args) -> int | None:
     return None
 
 
-def _params_text(params: dict) -> str:
-    """' buffer_size=3 weight=1.0', as the sweep names a run."""
-    return "".join(f" {key}={value}" for key, value in params.items())
+def _params_text(spec) -> str:
+    """A run's strategy with the parameters that name it, then the defaults it runs with:
+    ``ewc ewc_lambda=10000.0 (defaults: decay_factor=1.0)``, ``er-hull buffer_size=3``."""
+    defaults = ", ".join(f"{key}={value}" for key, value in spec.params.items() if key not in spec.named)
+    return spec.label + (f" (defaults: {defaults})" if defaults else "")
 
 
 def _verify(args) -> int | None:

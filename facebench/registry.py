@@ -28,6 +28,9 @@ import, takes a name already taken or registers the wrong kind of object is repo
 ``PluginWarning`` naming it, and the others load as usual. A plugin loads all or nothing: the
 strategies it registered before failing are removed again. A built-in module that fails to
 import fails every lookup.
+
+A run is named (result folder, method on a board) by its strategy and the parameters that differ
+from the strategy's defaults (:func:`named_params`, the one definition every name is made from).
 """
 
 from __future__ import annotations
@@ -107,6 +110,11 @@ class StrategyEntry:
     @property
     def takes_buffer_size(self) -> bool:
         return any(p.name == "buffer_size" for p in self.parameters)
+
+    @property
+    def defaults(self) -> dict:
+        """Each parameter's default, by name; a required parameter (``buffer_size``) has none."""
+        return {p.name: p.default for p in self.parameters if p.default is not REQUIRED}
 
     def source(self) -> dict:
         """Which code the strategy is: ``module`` (where its class or factory is defined),
@@ -343,6 +351,58 @@ def _coerce(strategy: str, p: inspect.Parameter, value):
 
 def _qualname(target) -> str:
     return f"{getattr(target, '__module__', '?')}.{getattr(target, '__qualname__', repr(target))}"
+
+
+# Naming runs. ---------------------------------------------------------------------------------
+# A run is named (its result folder, its method on a board, the lines that report it) by its
+# strategy and the parameters that differ from the strategy's defaults, so that a parameter added
+# later with a default renames nothing, and a file that records a default pairs with one that
+# does not. The defaults are those of the run's time, which its result file records
+# (``strategy.defaults``): a board names a file from the file alone, its strategy installed or not.
+
+def named_params(params: Mapping[str, Any], defaults: Mapping[str, Any] | None) -> dict:
+    """The parameters that name a run, sorted by name: those of ``params`` whose value is not
+    their default in ``defaults``, and ``buffer_size`` always (K is an axis of the grid).
+
+    ``defaults``: the strategy's defaults when the run ran (:attr:`StrategyEntry.defaults`). A
+    parameter without a default names the run, and so does every parameter where ``defaults`` is
+    None: not recorded (a result file written before facebench recorded them; ``facebench
+    leaderboard DIR --migrate`` records them). A value is its default when they are one
+    (:func:`same_value`).
+    """
+    defaults = defaults or {}
+    return {name: value for name, value in sorted(params.items())
+            if name == "buffer_size" or name not in defaults or not same_value(value, defaults[name])}
+
+
+def same_value(a, b) -> bool:
+    """Whether two values of a parameter are one: equal as Python compares them (100000 and 1e5
+    are) and both or neither booleans (True and 1 are not)."""
+    return isinstance(a, bool) == isinstance(b, bool) and a == b
+
+
+def run_label(strategy: str, named: Mapping[str, Any]) -> str:
+    """``strategy`` then `` name=value`` for each of the ``named`` parameters: ``ewc ewc_lambda=10000.0``."""
+    return strategy + "".join(f" {name}={value}" for name, value in named.items())
+
+
+def method_name(strategy: str, params: Mapping[str, Any], defaults: Mapping[str, Any] | None) -> str:
+    """A run's method on a board: :func:`run_label` of its named parameters (:func:`named_params`)
+    but ``buffer_size``, which is the board's column K (``ewc ewc_lambda=10000.0``, ``er-hull``)."""
+    named = named_params(params, defaults)
+    named.pop("buffer_size", None)
+    return run_label(strategy, named)
+
+
+def folder_name(strategy: str, params: Mapping[str, Any], defaults: Mapping[str, Any] | None) -> str:
+    """A run's result folder: the strategy, then ``-<name><value>`` for each named parameter
+    (:func:`named_params`), the name without '_' and ``buffer_size`` as ``k``
+    (``ewc-ewclambda10000.0``, ``er-hull-k3``)."""
+    return strategy + "".join(f"-{_short(name)}{value}" for name, value in named_params(params, defaults).items())
+
+
+def _short(name: str) -> str:
+    return "k" if name == "buffer_size" else name.replace("_", "")
 
 
 @dataclass(frozen=True)

@@ -27,6 +27,8 @@ STOCK_SHA256 = {
     "faceworld": "c9111153d45cd9482860f6487e68488c78b08f9976c6c9cbdd8d24370bac9d53",
     "faceworld-quick": "4197eb5cc7cdf9c935e074bc6cff3cba02593e213f63da5d804dde4302e84e8a",
     "faceworld-dev": "4693baac3c78a36c2789a2d4132b0c4b5feb704508848ab83ae553b7257ab775",
+    "faceworld-life": "88c928ac71e621544b2c21f56650810d1c4579226ae1a2ae77cbe42fa28a45b2",
+    "faceworld-life-dev": "90498e7e2f56c71bbc9ade8eb03817f9c65b1a085e51bfc51d2a98b760529425",
 }
 
 
@@ -143,6 +145,36 @@ BAD_CARDS = [
     (edited(FACEWORLD, "source.world_seed", ...), "source.world_seed", "missing"),
     (edited(FACEWORLD, "source", ...), "source.kind", "missing"),
     (edited(FOLDER, "source.root", ...), "source.root", "missing (a string)"),
+]
+LIFE = {
+    "looks": 3, "places": 4, "look_chain": {"keep": 0.7, "back": 0.1, "new": 0.2},
+    "place_chain": {"keep": 0.4, "back": 0.45, "new": 0.15}, "wear": {"glasses": 0.4, "makeup": 0.5, "headwear": 0.2},
+    "drift": {"greying": 0.4, "weight": 0.06}, "video": {"yaw": 0.35, "pitch": 0.15, "roll": 0.1, "light": 0.1},
+}
+LIVED = edited(FACEWORLD, "source.life", LIFE)
+BAD_CARDS += [  # the life section: every key
+    (edited(LIVED, "source.life.lokos", 3), "source.life.lokos", "unknown key (known here: looks, places"),
+    (edited(LIVED, "source.life.looks", 0), "source.life.looks", "from 1 to 20; got 0"),
+    (edited(LIVED, "source.life.places", 21), "source.life.places", "from 1 to 20; got 21"),
+    (edited(LIVED, "source.life.places", 2.0), "source.life.places", "expected an integer"),
+    (edited(LIVED, "source.life.look_chain.keep", -0.1), "source.life.look_chain.keep", "from 0 to 1; got -0.1"),
+    (edited(LIVED, "source.life.look_chain.back", ...), "source.life.look_chain.back", "missing"),
+    (edited(LIVED, "source.life.look_chain.new", 0.3), "source.life.look_chain",
+     "keep + back + new must be 1; got 1.1"),
+    (edited(LIVED, "source.life.place_chain.new", "often"), "source.life.place_chain.new", "expected a finite"),
+    (edited(LIVED, "source.life.place_chain", [0.4, 0.45, 0.15]), "source.life.place_chain", "expected a mapping"),
+    (edited(LIVED, "source.life.wear.glasses", 1.5), "source.life.wear.glasses", "from 0 to 1; got 1.5"),
+    (edited(LIVED, "source.life.wear.makeup", True), "source.life.wear.makeup", "expected a finite number"),
+    (edited(LIVED, "source.life.wear.headwear", float("nan")), "source.life.wear.headwear", "got nan"),
+    (edited(LIVED, "source.life.drift.greying", 2), "source.life.drift.greying", "from 0 to 1; got 2"),
+    (edited(LIVED, "source.life.drift.weight", 0.2), "source.life.drift.weight", "from 0 to 0.15; got 0.2"),
+    (edited(LIVED, "source.life.video.yaw", 0.6), "source.life.video.yaw", "from 0 to 0.57; got 0.6"),
+    (edited(LIVED, "source.life.video.pitch", 0.4), "source.life.video.pitch", "from 0 to 0.33"),
+    (edited(LIVED, "source.life.video.roll", -0.1), "source.life.video.roll", "from 0 to 0.24"),
+    (edited(LIVED, "source.life.video.light", 0.2), "source.life.video.light", "from 0 to 0.15"),
+    (edited(LIVED, "source.life.video", ...), "source.life.video", "missing (a mapping)"),
+    (edited(LIVED, "source.life", 3), "source.life", "expected a mapping, got 3"),
+    (edited(FOLDER, "source.life", LIFE), "source.life", "unknown key (known here: kind, root"),
 ]
 
 
@@ -280,3 +312,13 @@ def test_yaml_beyond_a_cards_needs_is_refused_at_once_on_one_line(tmp_path, text
     message = str(error.value)
     assert message.startswith(f"{card}: ") and words in message
     assert "\n" not in message and len(message) < len(str(card)) + 200
+
+
+def test_a_life_section_is_validated_hashed_and_absent_by_default(write_card):
+    card = load_card(write_card(LIVED, "lived")).data["source"]
+    assert card["life"] == LIFE
+    plain = load_card(write_card(FACEWORLD, "plain"))
+    assert "life" not in plain.data["source"]  # a card without it keeps its hash
+    assert load_card(write_card(edited(FACEWORLD, "source.life", None), "null")).sha256 == plain.sha256
+    other = edited(LIVED, "source.life.video.yaw", 0.3)
+    assert load_card(write_card(other, "other")).sha256 != load_card(write_card(LIVED, "lived")).sha256

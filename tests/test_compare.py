@@ -4,6 +4,7 @@ paired t-test, Holm's correction and the verdicts, the text at 80 columns and th
 import io
 import json
 import re
+import shutil
 
 import numpy as np
 import pytest
@@ -80,6 +81,25 @@ def test_one_pair_gives_a_difference_without_interval_or_test(tmp_path, dirs):
     differences = compare(tmp_path / SCENARIO, board).differences
     assert differences["n"].eq(1).all() and differences["p"].isna().all() and differences["ci95"].isna().all()
     assert differences["difference"].notna().all()
+
+
+def test_a_run_that_records_a_default_pairs_with_a_board_run_that_does_not(tmp_path, dirs):
+    """er-new took a parameter with a default (use_history) after the board's runs: its new runs
+    record it, the board's do not, and they are one method, paired person by person."""
+    _, board = dirs
+    board = shutil.copytree(board, tmp_path / "board")
+    fake_results.write_board(tmp_path / "old", NEW, scenario=SCENARIO)  # er-new at K=3, before use_history
+    shutil.copytree(tmp_path / "old" / SCENARIO / "er-new-k3", board / "er-new-k3")
+    for person in ("0", "1", "2"):
+        data = fake_results.result("er-next", 3, person, 0, SCENARIO, quality=5.0)  # other noise than the board's
+        data["strategy"].update(name="er-new", params={"buffer_size": 3, "use_history": True},
+                                defaults={"use_history": True})
+        fake_results.write(data, tmp_path / "mine")
+    comparison = compare(tmp_path / "mine" / SCENARIO, board)
+    assert comparison.ranks["method"].tolist() == ["er-new"]
+    differences = comparison.differences
+    same = differences[differences["baseline"] == "er-new"]
+    assert len(same) == len(ag.COLUMNS) and same["n"].eq(3).all() and same["baseline_K"].eq(3).all()
 
 
 def test_results_of_another_scenario_are_refused(tmp_path, dirs):

@@ -227,6 +227,10 @@ BAD = {
                                         "person: '7' is not a person of the card ('0' .. '4')"),
     "a person written otherwise": (_set("person", "01"),
                                    "person: '01' is not a person of the card ('0' .. '4')"),
+    # the defaults a run recorded are those of its parameters
+    "a default of no parameter": (_set("strategy.defaults", {"policy": "er-hull"}),
+                                  "strategy.defaults.policy: not a parameter of the run (strategy.params)"),
+    "defaults null": (_set("strategy.defaults", None), "strategy.defaults: not recorded"),
 }
 TARGET = "er-rand-k3/person1-seed0.json"
 
@@ -380,6 +384,30 @@ def test_a_duplicate_run_is_named_with_its_twin(copy):
     assert lb.check(copy) == [
         f"{twin}: strategy: the same run (er-rand buffer_size=3, person 1, seed 0) as {copy / TARGET}"]
     assert len(lb.load(copy).runs) == 18
+
+
+def test_a_run_is_named_by_the_parameters_that_differ_from_the_defaults_its_file_records(tmp_path):
+    """From the file alone (no strategy 'herding' is installed): a file that records a parameter at
+    its default is the method, and the run, of one that does not record it at all."""
+    def herding(person, name, **strategy):
+        data = fake_results.result("herding", 3, person, 0, SCENARIO)
+        data["strategy"].update(strategy)
+        return fake_results.write(data, tmp_path, name)
+
+    herding("0", "old.json", params={"buffer_size": 3})  # before herding took use_history
+    herding("1", "new.json", params={"buffer_size": 3, "use_history": True}, defaults={"use_history": True})
+    herding("2", "other.json", params={"buffer_size": 3, "use_history": False}, defaults={"use_history": True})
+    runs = lb.load(tmp_path).runs.sort_values("person")
+    assert runs[["method", "K"]].values.tolist() == [
+        ["herding", 3], ["herding", 3], ["herding use_history=False", 3]]
+    twin = herding("0", "twin.json", params={"buffer_size": 3, "use_history": True}, defaults={"use_history": True})
+    # a run of when herding's default was use_history=False: the same name, another configuration
+    changed = herding("3", "zchanged.json", params={"buffer_size": 3, "use_history": False},
+                      defaults={"use_history": False})
+    assert lb.check(tmp_path) == [
+        f"{twin}: strategy: the same run (herding buffer_size=3, person 0, seed 0) as {tmp_path / 'old.json'}",
+        f"{changed}: strategy.params.use_history: False here, True in {tmp_path / 'new.json'}, and it names neither "
+        "run: the strategy's default changed between them, so they are not one method (keep them on separate boards)"]
 
 
 def test_no_result_files(tmp_path):

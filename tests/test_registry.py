@@ -356,3 +356,51 @@ def test_a_strategy_names_the_code_it_is():
     path = Path(inspect.getsourcefile(entry.target))
     assert source == {"module": entry.target.__module__, "sha256": hashlib.sha256(path.read_bytes()).hexdigest(),
                       "distribution": "facebench", "version": registry.importlib.metadata.version("facebench")}
+
+
+def test_a_run_is_named_by_the_parameters_that_differ_from_the_defaults():
+    ewc = {"ewc_lambda": 1e5, "decay_factor": 1.0}
+    assert registry.named_params(dict(ewc), ewc) == {}
+    assert registry.named_params({"ewc_lambda": 100000, "decay_factor": 0.5}, ewc) == {"decay_factor": 0.5}  # 1e5
+    assert registry.named_params({"ewc_lambda": 1e5}, None) == {"ewc_lambda": 1e5}  # no defaults recorded: all
+    assert registry.named_params({"flag": 1}, {"flag": True}) == {"flag": 1}  # 1 is no default of True
+    assert registry.named_params({"policy": "er-hull", "buffer_size": 3}, {"policy": "er-hull", "buffer_size": 3}) == {
+        "buffer_size": 3}  # K always names it
+    tuned = {"ewc_lambda": 1e4, "decay_factor": 1.0}
+    assert registry.folder_name("ewc", tuned, ewc) == "ewc-ewclambda10000.0"
+    assert registry.method_name("ewc", tuned, ewc) == "ewc ewc_lambda=10000.0"
+    assert registry.folder_name("ewc", ewc, ewc) == registry.method_name("ewc", ewc, ewc) == "ewc"
+    other = {"buffer_size": 3, "policy": "kmeans"}
+    assert registry.folder_name("latent-replay", other, {"policy": "er-hull"}) == "latent-replay-k3-policykmeans"
+    assert registry.method_name("latent-replay", other, {"policy": "er-hull"}) == "latent-replay policy=kmeans"
+    assert registry.run_label("latent-replay", registry.named_params(other, {})) == (
+        "latent-replay buffer_size=3 policy=kmeans")
+    assert registry.get_strategy("ewc").defaults == ewc and registry.get_strategy("er-hull").defaults == {}
+
+
+def _grows(weight: float = 1.0) -> list:
+    """A strategy's first version."""
+    return []
+
+
+def _grown(weight: float = 1.0, use_history: bool = True) -> list:
+    """Its next version: a parameter more, with a default."""
+    return []
+
+
+def test_a_parameter_added_with_a_default_renames_no_run(fresh):
+    register_strategy("test-grows")(_grows)
+    before = fresh.get_strategy("test-grows")
+    del fresh._ENTRIES["test-grows"]  # the strategy's next version takes its name
+    register_strategy("test-grows")(_grown)
+    after = fresh.get_strategy("test-grows")
+    assert after.defaults == {"weight": 1.0, "use_history": True}
+    for given in ({}, {"weight": "2"}):
+        old, new = before.resolve_params(given), after.resolve_params(given)
+        assert old != new
+        for name in (registry.folder_name, registry.method_name):
+            assert name("test-grows", old, before.defaults) == name("test-grows", new, after.defaults), given
+    assert registry.method_name("test-grows", after.resolve_params({"weight": "2"}), after.defaults) == (
+        "test-grows weight=2.0")
+    assert registry.method_name("test-grows", after.resolve_params({"use_history": "no"}), after.defaults) == (
+        "test-grows use_history=False")

@@ -17,7 +17,7 @@ import pytest
 import torch
 
 from facebench.board.schema import SCHEMA
-from facebench.cli import main
+from facebench.cli import _params_text, main
 from facebench.data.cards import load_card
 from facebench.protocol import SCORES_OF_VERSION, VERSION, Protocol
 from facebench.registry import list_strategies
@@ -42,6 +42,7 @@ def test_every_builtin_strategy_runs_on_the_quick_card(name, tmp_path):
     result = json.loads(path.read_text())
     assert result["schema"] == SCHEMA
     assert result["strategy"]["name"] == name and result["strategy"]["params"] == _params(name)
+    assert result["strategy"]["defaults"] == {}  # none of these has a parameter with a default
     assert result["strategy"]["kind"] == KIND.get(name, "sequential")
     assert result["sessions"] == 3
     assert tuple(result["scores"]) == SCORES_OF_VERSION[VERSION]
@@ -165,6 +166,21 @@ def test_result_path_names_strategy_parameters_person_and_seed(tmp_path):
     spec = RunSpec("er-hull", {"buffer_size": 5}, QUICK, "1", 3)
     assert spec.result_path(tmp_path, QUICK) == tmp_path / QUICK / "er-hull-k5" / "person1-seed3.json"
     assert Path(RunSpec("naive").result_path(tmp_path, "faceworld")).name == "person0-seed0.json"
+
+
+def test_the_result_path_and_the_header_name_only_the_parameters_that_differ_from_the_defaults(tmp_path):
+    ewc = list_strategies("ewc")[0]
+    folder = lambda params, defaults=ewc.defaults: RunSpec("ewc", params, defaults=defaults).result_path(  # noqa: E731
+        tmp_path, QUICK).parent.name
+    assert folder(ewc.resolve_params({})) == folder({}) == folder({"ewc_lambda": 1e5}) == "ewc"
+    assert folder(ewc.resolve_params({"ewc_lambda": "1e4"})) == "ewc-ewclambda10000.0"
+    assert folder({"ewc_lambda": 1e5}, None) == "ewc-ewclambda100000.0"  # defaults not known: every parameter
+    both = ewc.resolve_params({"decay_factor": "0.5", "ewc_lambda": "1e4"})
+    assert folder(both) == "ewc-decayfactor0.5-ewclambda10000.0"
+    tuned = RunSpec("ewc", ewc.resolve_params({"ewc_lambda": "1e4"}), defaults=ewc.defaults)
+    assert _params_text(tuned) == "ewc ewc_lambda=10000.0 (defaults: decay_factor=1.0)"
+    assert _params_text(RunSpec("er-hull", {"buffer_size": 3}, defaults={})) == "er-hull buffer_size=3"
+    assert _params_text(RunSpec("naive", {}, defaults={})) == "naive"
 
 
 @pytest.mark.slow

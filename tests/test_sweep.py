@@ -42,6 +42,17 @@ def test_result_path_is_the_runners():
     assert path.as_posix() == "/out/faceworld-quick/er-rand-k5/person1-seed2.json"
 
 
+def test_the_grid_names_a_run_by_the_parameters_that_differ_from_the_defaults():
+    [ewc] = grid(SCENARIO, ["ewc"], [3], ["0"], [0])
+    assert ewc.params == ewc.defaults == {"ewc_lambda": 1e5, "decay_factor": 1.0}  # all recorded, none named
+    assert result_path(ewc, "/out").as_posix() == "/out/faceworld-quick/ewc/person0-seed0.json"
+    assert sweeps.label(ewc) == "ewc, person 0, seed 0"
+    [latent] = grid(SCENARIO, ["latent-replay"], [3], ["0"], [0])
+    assert latent.params == {"buffer_size": 3, "policy": "er-hull"}
+    assert result_path(latent, "/out").parent.name == "latent-replay-k3"
+    assert sweeps.label(latent) == "latent-replay buffer_size=3, person 0, seed 0"
+
+
 def test_local_slots_never_exceed_the_cores(monkeypatch):
     monkeypatch.setattr(sweeps.os, "cpu_count", lambda: 4)
     assert local_slots(None, None) == (4, 1)

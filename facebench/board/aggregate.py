@@ -2,7 +2,8 @@
 
 Rows. One row per (method, K) of :attr:`facebench.board.load.Board.runs`: K is the runs'
 ``buffer_size`` (none for strategies without a buffer, shown "-"), the method is the
-strategy's name with its other parameters.
+strategy's name with the other parameters that differ from its defaults
+(``facebench.registry.method_name``).
 
 Cells. For each of :data:`COLUMNS`, (score, summary): the mean over the row's n runs (persons x
 seeds) of the run's summary times the score's print scale, and the half-width of its 95%

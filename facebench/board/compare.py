@@ -6,6 +6,10 @@ is compared with the baselines on persons 0 and 1. The statistics are those of
 :mod:`facebench.board.aggregate` (its docstring says which test, which correction and what
 "cannot tell" means); they are not repeated here.
 
+Rows. A new row and a board row are one method when their method names are equal
+(:attr:`facebench.board.load.Board.runs`: the parameters that differ from the defaults each file
+records), so that a new run that records a default pairs with a board run that does not.
+
 Coverage. Each new row, (method, K), is measured against the board's grid
 (:func:`facebench.board.aggregate.grid`): "2/5 persons, seeds {0}", provisional when it lacks a
 pair of the grid.

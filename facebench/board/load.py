@@ -12,9 +12,17 @@ migrate it), and across files: of the board's protocol (version and hash: the mo
 the files; a file of another protocol is "mixed in", with how to rerun it), of the board's scenario (name and card hash: the most common
 among the files; the others are "mixed in"), of the board's number of sessions (the most
 common among the files of its scenario: a folder card does not say it), not a second file of
-the same (strategy, parameters, person, seed), and not a copy of another file's run: score
+the same (strategy, named parameters, person, seed), not a run of the name of another file's run
+with another value of a parameter that names neither (the strategy's default changed between
+them: one name for two configurations), and not a copy of another file's run: score
 matrices equal to another file's, all of them (a run copied under another person, seed or
-strategy). Of a second file and a copy, the first in path order is kept.
+strategy). Of a second file, a second configuration of a name and a copy, the first in path
+order is kept.
+
+Names. A run is named by its strategy and the parameters that differ from the defaults its file
+records (``facebench.registry.named_params``; every parameter where the file records none), from
+the file alone: its strategy need not be installed, and a file that records a parameter at its
+default is the same method, and the same run, as one that does not record it.
 """
 
 from __future__ import annotations
@@ -28,6 +36,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from facebench import registry
 from facebench.board.schema import describe, validate
 from facebench.errors import FacebenchError
 from facebench.protocol import SCORES, VERSION, VERSIONS
@@ -51,9 +60,9 @@ class Board:
     """The valid runs of one scenario, and the files left out: ``skipped`` has one line per
     problem, ``skipped_files`` counts the files, ``files`` all the files read.
 
-    ``runs`` has one row per valid file: path, strategy, method (the strategy's name with its
-    parameters other than ``buffer_size``), K (its ``buffer_size``, nullable Int64: none for a
-    strategy without a buffer), person, seed, a column ``<score>.<summary>`` per score and
+    ``runs`` has one row per valid file: path, strategy, method (the strategy's name with the
+    parameters that name the run but ``buffer_size``: ``facebench.registry.method_name``), K
+    (its ``buffer_size``, nullable Int64: none for a strategy without a buffer), person, seed, a column ``<score>.<summary>`` per score and
     summary (aip, forgetting, final_average; raw, unscaled; NaN for null or for a score the
     file's protocol version lacks), ``protocol`` (its version), ``buffer_history`` (the buffer
     history's hash, None without one), ``memory.items`` (NaN: it keeps no items),
@@ -181,17 +190,22 @@ def _scan(files: list[Path]) -> tuple[dict[Path, dict], dict[Path, list[str]]]:
     return documents, problems
 
 
+def _named(data: dict) -> dict:
+    """The parameters that name the file's run."""
+    return registry.named_params(data["strategy"]["params"], data["strategy"].get("defaults"))
+
+
 def _run_key(data: dict) -> tuple:
-    params = json.dumps(data["strategy"]["params"], sort_keys=True)
-    return data["strategy"]["name"], params, data["person"], data["seed"]
+    return data["strategy"]["name"], json.dumps(_named(data), sort_keys=True), data["person"], data["seed"]
 
 
 def _cross_file_problems(documents: dict[Path, dict]):
     """(path, line) for files of another scenario than the most common one, of another number
     of sessions than the most common one of that scenario, of other generic models than the
     most common ones, of other images of a person than that person's most common ones (a folder
-    card's text says nothing of its photos), second files of a run, and copies of another
-    file's run (see the module's docstring)."""
+    card's text says nothing of its photos), runs of another configuration than the first of
+    their name, second files of a run, and copies of another file's run (see the module's
+    docstring)."""
     if not documents:
         return
     scenario = lambda d: (d["scenario"]["name"], d["scenario"]["card_sha256"])  # noqa: E731
@@ -207,6 +221,7 @@ def _cross_file_problems(documents: dict[Path, dict]):
     images = {person: _most_common(d["provenance"]["images_sha256"] for d in recorded if d["person"] == person)
               for person in {d["person"] for d in recorded}}
     runs: dict[tuple, Path] = {}
+    names: dict[tuple, tuple[dict, Path]] = {}  # (strategy, named parameters) -> its first file's parameters, path
     matrices: dict[str, Path] = {}
     for path, data in documents.items():
         name, sha = scenario(data)
@@ -227,16 +242,32 @@ def _cross_file_problems(documents: dict[Path, dict]):
                          f"board's other runs of that person ({images[data['person']][:12]}); same card, other photos")
             continue
         key = _run_key(data)
+        params = data["strategy"]["params"]
+        changed = _default_changed(params, *names.setdefault(key[:2], (params, path)))
+        if changed:
+            yield path, f"{path}: {changed}"
+            continue
         scores = json.dumps([entry["matrix"] for entry in data["scores"].values() if entry is not None])
         if key in runs:
-            params = "".join(f" {k}={v}" for k, v in sorted(data["strategy"]["params"].items()))
-            yield path, (f"{path}: strategy: the same run ({key[0]}{params}, person {key[2]}, seed {key[3]}) "
-                         f"as {runs[key]}")
+            run = registry.run_label(key[0], _named(data))
+            yield path, f"{path}: strategy: the same run ({run}, person {key[2]}, seed {key[3]}) as {runs[key]}"
         elif scores in matrices:
             yield path, (f"{path}: scores: every score matrix is that of {matrices[scores]}: a copy of its run "
                          "under another person, seed or strategy")
         else:
             runs[key], matrices[scores] = path, path
+
+
+def _default_changed(mine: dict, first: dict, where: Path) -> str | None:
+    """Why a run of parameters ``mine`` is not the method of the first run of its name (of
+    parameters ``first``, at ``where``): a parameter that names neither, at another value; None
+    when there is none."""
+    for name in sorted(set(mine) & set(first)):
+        if not registry.same_value(mine[name], first[name]):
+            return (f"strategy.params.{name}: {mine[name]} here, {first[name]} in {where}, and it names neither run: "
+                    "the strategy's default changed between them, so they are not one method (keep them on "
+                    "separate boards)")
+    return None
 
 
 def _protocol_mixed(mine: dict, board: tuple[int, str]) -> str:
@@ -259,11 +290,10 @@ def _most_common(values):
 
 def _run_row(path: Path, data: dict) -> dict:
     strategy = data["strategy"]
-    params = {k: v for k, v in strategy["params"].items() if k != "buffer_size"}
     row = {
         "path": str(path),
         "strategy": strategy["name"],
-        "method": strategy["name"] + "".join(f" {k}={v}" for k, v in sorted(params.items())),
+        "method": registry.method_name(strategy["name"], strategy["params"], strategy.get("defaults")),
         "K": strategy["params"].get("buffer_size"),
         "person": data["person"],
         "seed": data["seed"],

@@ -1,7 +1,8 @@
-"""Rewriting result files of the previous schemas, ``facebench.result/1`` and ``/2``, as ``/3``.
+"""Bringing result files up to date: the previous schemas, ``facebench.result/1`` and ``/2``, as
+``/3``; the strategy's defaults recorded; each file in the folder of its run's name.
 
-A document migrates when its ``/3`` document is valid (:func:`facebench.board.schema.validate`).
-Its ``/3`` document is the same but for:
+Schema. A ``/1`` or ``/2`` document migrates when its ``/3`` document is valid
+(:func:`facebench.board.schema.validate`). Its ``/3`` document is the same but for:
 
 - ``schema``: ``facebench.result/3``;
 - from ``/1`` only: ``memory`` must be there (a migration cannot recover what the strategy kept:
@@ -14,12 +15,28 @@ Its ``/3`` document is the same but for:
 - ``provenance.migrated_from``: the schema it was first written with (a ``/2`` file migrated from
   ``/1`` keeps ``/1``).
 
-:func:`migrate` rewrites every ``/1`` and ``/2`` file under a folder that migrates, atomically
-(through :func:`facebench.board.schema.write_result`), and leaves every other file as it is.
+Defaults. A valid ``/3`` document without ``strategy.defaults`` (written before facebench
+recorded them) gets the defaults the installed registry gives its strategy's parameters, of the
+parameters it has (``facebench.registry.StrategyEntry.defaults``), so that its run is named as a
+new run is (``facebench.registry.named_params``). A parameter whose default has changed since the
+run keeps naming it (its value is not the default recorded): a migrated name never claims a
+configuration its run did not have. A strategy that is not installed here gives none: the file
+keeps every parameter in its name, and the migration says so (install it and migrate again).
+
+Folders. A file in the folder the runner gave it before the defaults were recorded (named with
+every parameter, ``facebench.registry.folder_name(strategy, params, None)``), below the folder
+migrated, moves by a plain rename to the folder of its run's name beside it
+(``folder_name(strategy, params, defaults)``), unless a file is there already; a folder left
+empty is removed. A checkpoint of an interrupted run (no result file yet) is not moved: that run
+starts again.
+
+:func:`migrate` does all three for every result file under a folder, rewriting a file atomically
+(:func:`facebench.board.schema.write_result`), and leaves every other file as it is.
 """
 
 from __future__ import annotations
 
+import contextlib
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -42,26 +59,34 @@ class MigrationError(FacebenchError):
 
 @dataclass(frozen=True)
 class Migration:
-    """What :func:`migrate` did with one file: ``outcome`` is MIGRATED (rewritten as
-    ``facebench.result/3``), CURRENT (already ``/3``, left alone) or REFUSED (left alone:
-    ``problems`` says why); ``kind`` is (old kind, new kind) and ``written`` the old schema of a
-    migrated file."""
+    """What :func:`migrate` did with the file it found at ``path``: ``outcome`` is MIGRATED (all it
+    needed done), CURRENT (nothing to do: left alone) or REFUSED (not all it needed done:
+    ``problems`` says what not and why). What was done: ``written``, the old schema of a file
+    rewritten as ``facebench.result/3``, with ``kind`` (old kind, new kind); ``defaults``, the
+    defaults recorded (None: none); ``moved``, its new path (None: not moved)."""
 
     path: Path
     outcome: str
     problems: tuple[tuple[str, str], ...] = ()
     kind: tuple[str, str] | None = None
     written: str | None = None
+    defaults: dict | None = None
+    moved: Path | None = None
 
     def lines(self) -> list[str]:
-        """What was done: a line for a migrated file, a line per problem for a refused one, none
-        for a file left alone because it is current."""
-        if self.outcome == MIGRATED:
+        """What was done, in a line (none for a file left alone), and a line per problem."""
+        done = []
+        if self.written:
             old, new = self.kind
-            return [f"{self.path}: migrated from {self.written} to {SCHEMA}" + (f", strategy.kind '{old}' -> '{new}'" if old != new else "")]
-        if self.outcome == CURRENT:
-            return []
-        return [f"{self.path}: not migrated: {describe(problem)}" for problem in self.problems]
+            done.append(f"migrated from {self.written} to {SCHEMA}"
+                        + (f", strategy.kind '{old}' -> '{new}'" if old != new else ""))
+        if self.defaults is not None:
+            recorded = ", ".join(f"{k}={v}" for k, v in self.defaults.items())
+            done.append(f"strategy.defaults recorded: {recorded or 'none'}")
+        if self.moved:
+            done.append(f"moved to {self.moved}")
+        return ([f"{self.path}: {'; '.join(done)}"] if done else []) + [
+            f"{self.path}: not migrated: {describe(problem)}" for problem in self.problems]
 
 
 def upgrade(document: dict) -> dict:
@@ -90,38 +115,79 @@ def upgrade(document: dict) -> dict:
 
 def _registered_kind(name: str, recorded: str) -> str:
     """The registry's kind of strategy ``name``; ``recorded`` if no strategy has that name."""
+    entry = _registered(name)
+    return recorded if entry is None else entry.kind
+
+
+def _registered(name: str):
+    """The registry's strategy ``name``; None where no strategy has that name here."""
     try:
-        return registry.get_strategy(name).kind
+        return registry.get_strategy(name)
     except registry.StrategyError:
-        return recorded
+        return None
 
 
 def migrate(folder: str | Path) -> list[Migration]:
-    """Rewrite every ``facebench.result/1`` and ``/2`` file under ``folder`` that migrates as
-    ``facebench.result/3``; what was done with each result file, in path order."""
-    done = []
-    for path in result_files(folder):
-        document, unreadable = read(path)
-        version = document.get("schema") if isinstance(document, dict) else None
-        if version == SCHEMA:
-            done.append(Migration(path, CURRENT))
-            continue
-        if version not in PREVIOUS:  # unreadable, or not a result file of either schema
-            done.append(Migration(path, REFUSED, tuple([("", unreadable)] if unreadable else validate(document))))
-            continue
+    """Bring every result file under ``folder`` up to date (see the module's docstring); what was
+    done with each, in path order."""
+    return [_migrate_file(path, Path(folder)) for path in result_files(folder)]
+
+
+def _migrate_file(path: Path, folder: Path) -> Migration:
+    """Bring the result file ``path``, under ``folder``, up to date: schema, defaults, folder."""
+    document, unreadable = read(path)
+    version = document.get("schema") if isinstance(document, dict) else None
+    if version not in (SCHEMA, *PREVIOUS):  # unreadable, or not a result file of any schema
+        return Migration(path, REFUSED, tuple([("", unreadable)] if unreadable else validate(document)))
+    done = {}
+    if version == SCHEMA:
+        problems = validate(document)
+        if problems:
+            return Migration(path, REFUSED, tuple(problems))
+    else:
         try:
             upgraded = upgrade(document)
         except MigrationError as error:
-            done.append(Migration(path, REFUSED, tuple(error.problems)))
-            continue
-        write_result(path, upgraded)
-        done.append(Migration(path, MIGRATED, kind=(document["strategy"]["kind"], upgraded["strategy"]["kind"]),
-                              written=version))
-    return done
+            return Migration(path, REFUSED, tuple(error.problems))
+        done.update(written=version, kind=(document["strategy"]["kind"], upgraded["strategy"]["kind"]))
+        document, problems = upgraded, []
+    strategy = document["strategy"]
+    if "defaults" not in strategy:
+        entry = _registered(strategy["name"])
+        if entry is None:
+            problems.append(("strategy.defaults", f"not recorded: strategy '{strategy['name']}' is not installed here, "
+                                                  "so every parameter names its runs; install it and migrate again"))
+        else:
+            strategy = {**strategy, "defaults": {k: v for k, v in entry.defaults.items() if k in strategy["params"]}}
+            document = {**document, "strategy": strategy}
+            done["defaults"] = strategy["defaults"]
+    if done:
+        write_result(path, document)
+    target = _place(path, folder, strategy)
+    if target != path and target.exists():
+        problems.append(("", f"not moved to {target}: a file is there already"))
+    elif target != path:
+        target.parent.mkdir(exist_ok=True)
+        path.rename(target)  # a plain rename, within the folder migrated
+        done["moved"] = target
+        with contextlib.suppress(OSError):  # a folder that holds more stays
+            path.parent.rmdir()
+    outcome = REFUSED if problems else MIGRATED if done else CURRENT
+    return Migration(path, outcome, tuple(problems), **done)
+
+
+def _place(path: Path, folder: Path, strategy: dict) -> Path:
+    """Where the file belongs: in the folder of its run's name, beside its own folder, if its own
+    folder, below ``folder``, is named with every parameter as the runner named it before; else
+    where it is."""
+    name, params = strategy["name"], strategy["params"]
+    if path.parent == folder or path.parent.name != registry.folder_name(name, params, None):
+        return path
+    return path.parent.parent / registry.folder_name(name, params, strategy.get("defaults")) / path.name
 
 
 def summary(done: list[Migration]) -> str:
     """One line that counts the files of each outcome."""
     count = {outcome: sum(m.outcome == outcome for m in done) for outcome in (MIGRATED, CURRENT, REFUSED)}
-    return (f"{len(done)} result file{'s' * (len(done) != 1)}: {count[MIGRATED]} migrated to {SCHEMA}, "
-            f"{count[CURRENT]} already {SCHEMA} (left alone), {count[REFUSED]} not migrated")
+    return (f"{len(done)} result file{'s' * (len(done) != 1)}: {count[MIGRATED]} migrated, {count[CURRENT]} "
+            f"already current (left alone), {count[REFUSED]} not (fully) migrated")

@@ -4,10 +4,13 @@ One JSON file per (scenario, strategy and its parameters, person, seed). For eve
 (``facebench.protocol.SCORES``) it holds the direction, the factor the paper prints it with,
 the full matrix a[t][k] (T x T, null where k > t; 1 x T for a joint strategy, whose one model
 is scored on every session), and AIP, forgetting, final average and BWT. Beside them: the
-card and its hash, the strategy (name, kind: "sequential", "cumulative", "joint" or "joint-so-far", and
-parameters), person, seed and what the seed varies, the protocol (version, hash, settings),
-seconds spent, what the strategy kept besides the model (``memory``), the hash of its buffer's
-history and provenance (versions, git commit, device, threads, CPU).
+card and its hash, the strategy (name, kind: "sequential", "cumulative", "joint" or
+"joint-so-far", all its parameters, and ``defaults``: those parameters' defaults when it ran, or
+for a file written without them, when ``--migrate`` recorded them; a board names the run by the
+parameters that differ from them, from the file alone: ``facebench.registry.named_params``),
+person, seed and what the seed varies, the protocol (version, hash, settings), seconds spent,
+what the strategy kept besides the model (``memory``), the hash of its buffer's history and
+provenance (versions, git commit, device, threads, CPU).
 
 Changes from ``facebench.result/2``: ``protocol`` is ``{"version", "sha256", "settings"}``
 (``/2`` held the settings alone, all of protocol version 1); ``scores`` holds the scores of the
@@ -29,9 +32,11 @@ A document is valid when :func:`validate` finds no problem:
   :class:`facebench.data.cards.CardSchema` validates it, ``scenario.card_sha256`` a sha256 in
   hex; ``strategy.name`` is a registry name; ``strategy.params`` holds JSON scalars (string,
   number, boolean, null; an integer within int64), ``buffer_size``, where present, a positive
-  integer within int64; ``seed`` is a run seed, 0 to 2**32 - 1; ``memory.items`` and
-  ``memory.bytes`` are integers, ``memory.bytes_per_item`` a number, none negative, none over
-  int64;
+  integer within int64; ``strategy.defaults``, where present, JSON scalars too (absent in a file
+  written before facebench recorded them, which ``/3`` still reads: its every parameter names its
+  run until ``facebench leaderboard DIR --migrate`` records them); ``seed`` is a run seed, 0 to
+  2**32 - 1; ``memory.items`` and ``memory.bytes`` are integers, ``memory.bytes_per_item`` a
+  number, none negative, none over int64;
 - meaning (explicit checks): the card hash ``scenario.card_sha256`` is the sha256 of the card
   content the file holds and, for a stock card name, the hash of that stock card; for a
   FaceWorld card (``source.kind`` "faceworld"), ``sessions`` is the card's ``source.sessions``
@@ -40,7 +45,8 @@ A document is valid when :func:`validate` finds no problem:
   direction and print scale are those of ``SCORES``; its matrix is T x T (T = ``sessions``)
   with every a[t][k], k <= t, a number and null above the diagonal, or 1 x T, every entry a
   number, for kind "joint"; its summaries equal those :func:`summaries` computes from it;
-  ``scores`` holds exactly the scores of its protocol version.
+  ``scores`` holds exactly the scores of its protocol version; every key of ``strategy.defaults``
+  is a key of ``strategy.params`` (a run's parameters are complete).
 
 A problem is (field, problem): the dotted path of the key (``scores.recon_psnr.matrix[1][0]``;
 "" for the whole document) and what is wrong with it.
@@ -132,9 +138,14 @@ class _Params(BaseModel):
 
 
 class _Strategy(_Closed):
+    """The strategy: its name, kind and parameters, and the defaults of those that had one when
+    it ran (absent in a file written before facebench recorded them, until ``--migrate`` records
+    the registry's; null is refused)."""
+
     name: Annotated[str, Field(pattern=NAME_PATTERN)]
     kind: Literal[KINDS]
     params: _Params
+    defaults: dict[str, Annotated[Any, PlainValidator(_scalar)]] = None
 
 
 class _Score(_Closed):
@@ -226,7 +237,7 @@ def make_result(*, spec, kind: str, scenario, protocol, matrices: dict[str, np.n
                 memory: dict, device: str, models: dict[str, str], images_sha256: str,
                 seed_varies: list[str], buffer_history_sha256: str | None, strategy_source: dict) -> dict:
     """The result document of a finished run. ``spec``: the run (``.strategy``, ``.params``,
-    ``.person``, ``.seed``); ``kind``: the strategy's kind (:data:`KINDS`); ``scenario``: its
+    ``.person``, ``.seed``, ``.defaults``: recorded as ``strategy.defaults`` unless None); ``kind``: the strategy's kind (:data:`KINDS`); ``scenario``: its
     ``.name`` and ``.card`` (``.data``, ``.sha256``); ``protocol``: the run's ``Protocol``;
     ``matrices``: score -> a[t][k]; ``timing``: seconds by stage; ``memory``: what the strategy
     kept besides the model (``facebench.run.memory.kept_memory``); ``device``: the torch device;
@@ -238,7 +249,8 @@ def make_result(*, spec, kind: str, scenario, protocol, matrices: dict[str, np.n
     return {
         "schema": SCHEMA,
         "scenario": {"name": scenario.name, "card": scenario.card.data, "card_sha256": scenario.card.sha256},
-        "strategy": {"name": spec.strategy, "kind": kind, "params": dict(spec.params)},
+        "strategy": {"name": spec.strategy, "kind": kind, "params": dict(spec.params),
+                     **({} if spec.defaults is None else {"defaults": dict(spec.defaults)})},
         "person": spec.person,
         "seed": spec.seed,
         "seed_varies": list(seed_varies),
@@ -367,7 +379,7 @@ def validate(document) -> list[tuple[str, str]]:
     if found:
         return found
     found = (_protocol_problems(document["protocol"]) or _card_problems(document["scenario"], document["protocol"])
-             or _card_run_problems(document))
+             or _card_run_problems(document)) + _defaults_problems(document["strategy"])
     joint = document["strategy"]["kind"] == "joint"
     expected = SCORES_OF_VERSION[document["protocol"]["version"]]
     for name in SCORES:
@@ -530,6 +542,12 @@ def _card_run_problems(document: dict) -> list[tuple[str, str]]:
         found.append(("person", f"{_show(document['person'])} is not a person of the card "
                                 f"('0' .. '{source['persons'] - 1}')"))
     return found
+
+
+def _defaults_problems(strategy: dict) -> list[tuple[str, str]]:
+    """A recorded default of a parameter that the run's parameters lack."""
+    return [(_field("strategy.defaults", name), "not a parameter of the run (strategy.params)")
+            for name in strategy.get("defaults", {}) if name not in strategy["params"]]
 
 
 def _is_person(person: str, persons: int) -> bool:

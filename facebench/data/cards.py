@@ -35,10 +35,11 @@ from collections.abc import Hashable
 from dataclasses import dataclass, fields
 from importlib.resources import files
 from pathlib import Path
+from types import UnionType
 from typing import Literal, Union, get_args, get_origin
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, create_model
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, create_model, model_serializer, model_validator
 from pydantic.fields import FieldInfo
 
 from facebench.errors import FacebenchError
@@ -74,8 +75,80 @@ MOST_DEPTH = 16
 """The most levels of nesting in a card's YAML (a card has 2)."""
 
 
+POSE_LIMITS = {"yaw": 0.57, "pitch": 0.33, "roll": 0.24, "light": 0.15}
+"""The most swing (radians) a life card's ``video`` may ask: what the FaceWorld renderer draws
+(``faceworld.life.pose_limit``; for the light, the frame table's ``light_jitter`` bound)."""
+
+MOST_REPERTOIRE = 20
+"""The most looks or places in a life card's repertoire."""
+
+
+def _probability(description: str):
+    return Field(ge=0, le=1, description=description)
+
+
+class _LifePart(_Section):
+    """A part of the ``life`` section: frozen, so that a source holding it can be hashed."""
+
+    model_config = ConfigDict(frozen=True)
+
+
+class ChainSection(_LifePart):
+    """A sticky chain over a repertoire (``faceworld.life.Chain``)."""
+
+    keep: Number = _probability("probability that a session keeps the previous session's item")
+    back: Number = _probability("probability that it comes back to an earlier-used other item")
+    new: Number = _probability("probability that it takes an item not used before")
+
+    @model_validator(mode="after")
+    def _sums_to_one(self):
+        if abs(self.keep + self.back + self.new - 1) > 1e-9:
+            raise ValueError(f"keep + back + new must be 1; got {self.keep + self.back + self.new:.6g}")
+        return self
+
+
+class WearSection(_LifePart):
+    """Per session, the probability that each of the person's things is worn."""
+
+    glasses: Number = _probability("a session's probability of glasses")
+    makeup: Number = _probability("of make-up (lipstick, eye shadow, blush)")
+    headwear: Number = _probability("of the person's headwear (a cap, beanie, headband or earrings)")
+
+
+class DriftSection(_LifePart):
+    """The most change over a stream, reached at its last session (a person draws its own
+    amount up to it)."""
+
+    greying: Number = Field(ge=0, le=1, description="fraction of the way to grey of the natural hair")
+    weight: Number = Field(ge=0, le=0.15, description="relative change of the face's width, either way")
+
+
+class VideoSection(_LifePart):
+    """Half-ranges of the frame-to-frame swing within a session, in radians."""
+
+    yaw: Number = Field(ge=0, le=POSE_LIMITS["yaw"], description="head turn around the place's camera direction")
+    pitch: Number = Field(ge=0, le=POSE_LIMITS["pitch"], description="nod")
+    roll: Number = Field(ge=0, le=POSE_LIMITS["roll"], description="tilt")
+    light: Number = Field(ge=0, le=POSE_LIMITS["light"], description="the light's azimuth")
+
+
+class LifeSection(_LifePart):
+    """FaceWorld's life session process (``facebench.data.faceworld.life``): a person's
+    repertoire of looks and places, the chains that pick them, what is worn, drift, video."""
+
+    looks: int = Field(ge=1, le=MOST_REPERTOIRE, description="hair looks in a person's repertoire")
+    places: int = Field(ge=1, le=MOST_REPERTOIRE, description="recurring places: backdrop, light and camera")
+    look_chain: ChainSection = Field(description="how a session's hair look follows the previous one")
+    place_chain: ChainSection = Field(description="how a session's place follows the previous one")
+    wear: WearSection = Field(description="what is worn in a session")
+    drift: DriftSection = Field(description="slow change across the stream")
+    video: VideoSection = Field(description="variation within a session")
+
+
 class FaceWorldSource(_Section):
-    """Persons rendered by FaceWorld."""
+    """Persons rendered by FaceWorld; with a ``life`` section, their sessions drawn by the life
+    process, else each session's look drawn on its own. A card without ``life`` validates to
+    the same data (and hash) as before the section existed."""
 
     kind: Literal["faceworld"]
     world_seed: int = Field(ge=0, description="another seed gives other persons")
@@ -89,6 +162,14 @@ class FaceWorldSource(_Section):
     test_per_session: int = Field(
         ge=1, description=f"test images per session; at most {MOST['test_per_session']}"
     )
+    life: LifeSection | None = Field(None, description="the life session process (default: none)")
+
+    @model_serializer(mode="wrap")
+    def _without_absent_life(self, handler):
+        data = handler(self)
+        if self.life is None:
+            del data["life"]
+        return data
 
 
 class FolderSource(_Section):
@@ -374,6 +455,8 @@ def _card_error(path: Path, error: ValidationError) -> CardError:
         problem = f"must be one of {', '.join(SOURCES)}; got {_quote(value['kind'])}"
     elif kind == "missing":
         problem = f"missing ({_describe(field)})"
+    elif kind == "value_error":  # a rule between keys (ChainSection's sum)
+        problem = str(first["ctx"]["error"])
     elif kind.endswith("_type"):
         problem = f"expected {_describe(field)}, got {_quote(value)}"
     else:
@@ -401,8 +484,16 @@ def _locate(loc: tuple) -> tuple[str, FieldInfo | None, type[BaseModel] | None]:
         if field is None:
             break
         # after a field with variants comes the variant's tag, which is no key of the card
-        section = SOURCES.get(next(parts, None)) if field.discriminator else field.annotation
+        section = SOURCES.get(next(parts, None)) if field.discriminator else _section_of(field.annotation)
     return ".".join(keys), field, section
+
+
+def _section_of(annotation):
+    """The type whose keys follow a field's: X of an optional section ``X | None``, else the
+    field's own type."""
+    members = [member for member in get_args(annotation) if member is not type(None)]
+    optional = get_origin(annotation) in (Union, UnionType) and len(members) == 1
+    return members[0] if optional else annotation
 
 
 def _describe(field: FieldInfo | None) -> str:

@@ -30,7 +30,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 from PIL import Image, ImageOps
 
-from facebench.data.cards import Card
+from facebench.data.cards import Card, LifeSection
 from facebench.errors import FacebenchError
 
 if TYPE_CHECKING:  # torch is imported where images are read: listing cards needs none of it
@@ -67,7 +67,8 @@ class Session:
 
 @dataclass(frozen=True)
 class FaceWorldSource:
-    """Persons '0'..'persons-1' of ``FaceWorld(world_seed)``, rendered at ``resolution``."""
+    """Persons '0'..'persons-1' of ``FaceWorld(world_seed)``, rendered at ``resolution``; their
+    sessions drawn by the life process where ``life`` is given (``faceworld.life``)."""
 
     world_seed: int
     persons: int
@@ -75,6 +76,7 @@ class FaceWorldSource:
     train_per_session: int
     test_per_session: int
     resolution: int
+    life: LifeSection | None = None
 
     def person_ids(self) -> list[str]:
         return [str(person) for person in range(self.persons)]
@@ -83,9 +85,10 @@ class FaceWorldSource:
         return [(self.train_per_session, self.test_per_session)] * self.sessions
 
     def read(self, person: str) -> list[Session]:
-        from facebench.data.faceworld import FaceWorld
+        from facebench.data.faceworld import INDEPENDENT, FaceWorld, Life
 
-        world = FaceWorld(world_seed=self.world_seed)
+        process = Life.from_card(self.life.model_dump(), self.sessions) if self.life else INDEPENDENT
+        world = FaceWorld(world_seed=self.world_seed, process=process)
 
         def render(session: int, frames: range) -> Images:
             images, factors = world.render(
@@ -189,7 +192,8 @@ def source_of(card: Card) -> Source:
     params, resolution = dict(card.data["source"]), card.data["resolution"]
     kind = params.pop("kind")
     if kind == "faceworld":
-        return FaceWorldSource(resolution=resolution, **params)
+        life = params.pop("life", None)
+        return FaceWorldSource(resolution=resolution, life=life and LifeSection.model_validate(life), **params)
     root = card.path.parent / Path(params["root"]).expanduser()
     return FolderSource(root.resolve(), resolution, params["on_bad_image"])
 

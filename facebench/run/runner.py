@@ -2,7 +2,9 @@
 strategy kind says, checkpointed after every session, written as one result file.
 
 A run is identified by (scenario, strategy and its parameters, person, seed); its result file
-is ``OUT/<scenario>/<strategy>[-k<K>]/person<P>-seed<S>.json`` and its checkpoint lies beside
+is ``OUT/<scenario>/<folder>/person<P>-seed<S>.json``, the folder named by the strategy and the
+parameters that differ from its defaults (``facebench.registry.folder_name``: ``er-hull-k3``,
+``ewc-ewclambda10000.0``; the file records all of them and the defaults), and its checkpoint lies beside
 it as ``.ckpt`` (``facebench.run.checkpoint``). A killed run restarted with ``resume=True``
 continues from the last finished session and ends with exactly the numbers of an
 uninterrupted run (same machine, same threads).
@@ -54,21 +56,32 @@ class RunError(FacebenchError):
 
 @dataclass(frozen=True)
 class RunSpec:
-    """What identifies a run."""
+    """What identifies a run: strategy and parameters, scenario, person, seed. ``defaults``: the
+    strategy's defaults (``StrategyEntry.defaults``), which the result file records; a parameter
+    at its default does not name the run (``facebench.registry.named_params``). None: not known,
+    every parameter names it; the runner resolves a spec with its strategy's."""
 
     strategy: str
     params: dict = field(default_factory=dict)
     scenario: str = "faceworld"
     person: str = "0"
     seed: int = 0
+    defaults: dict | None = None
+
+    @property
+    def named(self) -> dict:
+        """The parameters that name the run (``facebench.registry.named_params``)."""
+        return registry.named_params(self.params, self.defaults)
+
+    @property
+    def label(self) -> str:
+        """The strategy and the parameters that name the run: ``ewc ewc_lambda=10000.0``."""
+        return registry.run_label(self.strategy, self.named)
 
     def result_path(self, out: Path, scenario_name: str) -> Path:
-        tag = self.strategy + "".join(f"-{_short(k)}{v}" for k, v in sorted(self.params.items()))
-        return Path(out) / scenario_name / tag / f"person{self.person}-seed{self.seed}.json"
-
-
-def _short(param: str) -> str:
-    return "k" if param == "buffer_size" else param.replace("_", "")
+        """``out/<scenario_name>/<folder>/person<P>-seed<S>.json`` (``facebench.registry.folder_name``)."""
+        folder = registry.folder_name(self.strategy, self.params, self.defaults)
+        return Path(out) / scenario_name / folder / f"person{self.person}-seed{self.seed}.json"
 
 
 _GENERIC: dict[tuple[int, str], GenericModels] = {}
@@ -94,7 +107,7 @@ def run(spec: RunSpec, out: str | Path = "runs", resume: bool = False, force: bo
     entry = registry.get_strategy(spec.strategy)
     kind = entry.strategy_kind
     spec = RunSpec(spec.strategy, entry.resolve_params(spec.params), spec.scenario, str(spec.person),
-                   check_seed(int(spec.seed)))
+                   check_seed(int(spec.seed)), entry.defaults)
     scenario = load_scenario(spec.scenario)
     path = _result_path(spec, scenario, out, force)
     if schema.git_commit() is None:  # checked now: a result file must name its commit (never lose a run at its end)

@@ -50,8 +50,9 @@ class SweepError(FacebenchError):
 
 def grid(scenario: str, strategies: list[str], buffer_sizes: list[int], persons: list[str] | str = "all",
          seeds: list[int] = (0,)) -> list[RunSpec]:
-    """Every run of the grid (see the module's docstring), parameters completed with the
-    strategy's defaults as the runner names its files; ``persons="all"``: the scenario's."""
+    """Every run of the grid (see the module's docstring), each spec as the runner resolves it:
+    parameters completed with the strategy's defaults, and those defaults (so that its result
+    path is the runner's); ``persons="all"``: the scenario's."""
     from facebench.registry import get_strategy
     from facebench.run.runner import RunSpec
 
@@ -64,7 +65,8 @@ def grid(scenario: str, strategies: list[str], buffer_sizes: list[int], persons:
         entry = get_strategy(name)
         for params in [{"buffer_size": k} for k in buffer_sizes] if entry.takes_buffer_size else [{}]:
             resolved = entry.resolve_params(params)
-            specs += [RunSpec(name, resolved, scenario, str(person), int(seed)) for person in persons for seed in seeds]
+            specs += [RunSpec(name, resolved, scenario, str(person), int(seed), entry.defaults)
+                      for person in persons for seed in seeds]
     return specs
 
 
@@ -153,7 +155,7 @@ def sweep(specs: list[RunSpec], out: str | Path, executor: str = "local", jobs: 
             done = len(report.finished) + len(report.failed)
             elapsed = time.perf_counter() - began
             what = (f"failed ({outcome.error})" if outcome.error else f"finished in {duration(outcome.seconds or 0)}")
-            say(f"run {done}/{len(pending)}, {_label(outcome.spec)}: {what}; ({len(report.skipped)} already done, "
+            say(f"run {done}/{len(pending)}, {label(outcome.spec)}: {what}; ({len(report.skipped)} already done, "
                 f"{len(report.finished)} finished, {len(report.failed)} failed), {duration(elapsed)} elapsed, "
                 f"{eta(elapsed, done, len(pending))}")
     report.seconds = time.perf_counter() - began
@@ -162,21 +164,21 @@ def sweep(specs: list[RunSpec], out: str | Path, executor: str = "local", jobs: 
     return report
 
 
-def _label(spec: RunSpec) -> str:
-    params = "".join(f" {key}={value}" for key, value in spec.params.items())
-    return f"{spec.strategy}{params}, person {spec.person}, seed {spec.seed}"
+def label(spec: RunSpec) -> str:
+    """A run in one line: ``ewc ewc_lambda=10000.0, person 0, seed 0`` (``RunSpec.label``)."""
+    return f"{spec.label}, person {spec.person}, seed {spec.seed}"
 
 
 def _session_lines(events, spec: RunSpec) -> Callable:
     """A run's ``progress`` callback that puts a line on ``events`` for each finished session."""
-    clock, sessions, label = SessionClock(), {"done": 0}, _label(spec)
+    clock, sessions, line = SessionClock(), {"done": 0}, label(spec)
 
     def progress(stage, done, total):
         if stage == "train":
             clock.training(sessions["done"])
         elif stage == "session":
             sessions["done"] = done
-            events.put(f"  {label}: {clock.session(done, total)}")
+            events.put(f"  {line}: {clock.session(done, total)}")
 
     return progress
 

@@ -5,7 +5,9 @@ A rendered face is fully described by three groups of factors:
 * identity factors, fixed per person (face shape, skin, eyes, brows, nose, mouth, ears, ...);
 * session factors, fixed per capture session (hair, facial hair, glasses, make-up,
   headwear, light, background, camera, image quality, clothing);
-* frame factors, drawn per image (pose jitter, expression, framing and light jitter).
+* frame factors, drawn per image (pose jitter, expression, framing and light jitter);
+* drift factors, a person's slow change across sessions (greying, weight): 0 unless the
+  session process (``life``) declares drift.
 
 Every factor is declared once in the tables below: a continuous factor has a range
 ``[low, high]`` (sampled uniformly unless the sampler says otherwise), a categorical factor
@@ -124,6 +126,17 @@ FRAME_FACTORS: tuple[Continuous | Categorical, ...] = (
 )
 
 GROUPS = {"identity": IDENTITY_FACTORS, "session": SESSION_FACTORS, "frame": FRAME_FACTORS}
+
+DRIFT_FACTORS: tuple[Continuous, ...] = (
+    Continuous("hair_grey", 0.0, 1.0),  # natural hair, brows and beard: fraction of the way to grey
+    Continuous("weight", -0.15, 0.15),  # relative change of the face's width
+)
+"""Slow change across a person's stream (the ``life`` process): inputs of the renderer, not in
+``GROUPS``, so neither drawn by ``sample_group`` nor in ``Factors.vector`` (the layout the zoo
+was trained on); every image of the independent-looks process has them at 0 (:data:`NO_DRIFT`),
+which renders exactly as before they existed."""
+
+NO_DRIFT: dict[str, float] = {spec.name: 0.0 for spec in DRIFT_FACTORS}
 
 
 def _sample_factor(spec: Continuous | Categorical, rng: np.random.Generator) -> float:

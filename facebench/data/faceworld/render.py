@@ -9,6 +9,11 @@ Layers, back to front: background, hair behind the head, clothing and neck, ears
 make-up, eyes, brows, nose, facial hair, mouth, hair in front, glasses, headwear. Foreground
 colours are lit by a Lambertian head ellipsoid under the session's light (direction,
 strength, ambient, colour temperature); then the image is blurred and noise is added.
+
+Drift (``factors.DRIFT_FACTORS``): ``weight`` widens the face by the factor 1 + weight;
+``hair_grey`` moves the natural hair colour (hair, brows, facial hair; not dyed hair, which
+covers grey) that fraction of the way to grey. At 0 both are exact identities (x * 1 and
+x + 0), so an image without drift has the same bytes as before drift existed.
 """
 
 from __future__ import annotations
@@ -25,6 +30,7 @@ _SKIN_DARK = (0.33, 0.20, 0.12)
 _SKIN_PALE = (0.97, 0.84, 0.74)
 _HAIR_RAMP = [(0.07, 0.05, 0.04), (0.24, 0.14, 0.07), (0.46, 0.30, 0.15), (0.86, 0.72, 0.44), (0.66, 0.26, 0.10)]
 _IRIS_RAMP = [(0.28, 0.16, 0.07), (0.30, 0.46, 0.22), (0.28, 0.50, 0.78)]
+_GREY_HAIR = (0.72, 0.71, 0.68)
 
 
 def _ramp(t: torch.Tensor, stops: list[tuple[float, float, float]]) -> torch.Tensor:
@@ -104,7 +110,7 @@ def render(values: dict[str, np.ndarray], noise: np.ndarray, size: int) -> torch
     qx, qy = (qx - cx) / scale, (qy - cy) / scale
     pixel = 2.0 / size / scale
 
-    rx, ry = c["face_width"], c["face_height"]
+    rx, ry = c["face_width"] * (1 + c["weight"]), c["face_height"]
     fdx, fdy = torch.sin(yaw) * rx * 0.55, torch.sin(pitch) * ry * 0.35  # inner feature shift
     odx = torch.sin(yaw) * rx * 0.10  # outline shift
 
@@ -114,6 +120,7 @@ def render(values: dict[str, np.ndarray], noise: np.ndarray, size: int) -> torch
     warm = f["skin_warmth"]
     skin = skin + torch.stack([warm * 0.06 - 0.03, torch.zeros_like(warm), 0.02 - warm * 0.04], 1)
     natural_hair = _ramp(f["natural_hair_tone"], _HAIR_RAMP)
+    natural_hair = natural_hair + (torch.tensor(_GREY_HAIR) - natural_hair) * f["hair_grey"].unsqueeze(1)
     dyed = torch.stack([f["hair_r"], f["hair_g"], f["hair_b"]], 1) * 0.85 + 0.05
     hair = torch.where((f["hair_dyed"] > 0.65).unsqueeze(1), dyed, natural_hair)
     strands = 1 + 0.10 * torch.sin((qx * 0.6 + qy) * 70 + qx * 9).unsqueeze(1)
