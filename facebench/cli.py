@@ -42,7 +42,10 @@ def _scenarios(args) -> None:
         persons = scenario.counts()
         sessions = [session for person in persons.values() for session in person]
         source = scenario.card.data["source"]
-        detail = f"seed {source['world_seed']}" if source["kind"] == "faceworld" else source["root"]
+        if source["kind"] == "faceworld":
+            detail = f"world {source['world_seed']}" + (", life" if source.get("life") else "")
+        else:
+            detail = f"folder {source['root']}"
         table.add_row(
             scenario.name,
             str(len(persons)),
@@ -50,7 +53,7 @@ def _scenarios(args) -> None:
             f"{_span([train for train, _ in sessions])}+{_span([test for _, test in sessions])}",
             str(sum(train + test for train, test in sessions)),
             str(scenario.card.data["resolution"]),
-            f"{source['kind']} {detail}",
+            detail,
         )
     console.print(table)
     for scenario in scenarios:
