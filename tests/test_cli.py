@@ -16,7 +16,8 @@ def test_scenarios_lists_the_stock_cards_with_their_sizes(capsys):
     assert main(["scenarios"]) == 0
     out = capsys.readouterr().out
     rows = {cells[0]: cells for cells in map(str.split, out.splitlines()) if cells}
-    assert rows["faceworld"][:7] == ["faceworld", "5", "10", "20+20", "2000", "64", "faceworld"]
+    assert rows["faceworld"] == ["faceworld", "5", "10", "20+20", "2000", "64", "world", "0"]
+    assert rows["faceworld-life"][-3:] == ["world", "15,", "life"]
     assert rows["faceworld-quick"][1:3] == ["2", "3"]
     assert "faceworld: the reference protocol's size" in out
 
