@@ -9,6 +9,7 @@ ends the command with one red line on stderr and exit status 2.
 from __future__ import annotations
 
 import argparse
+import os
 
 from rich.console import Console
 from rich.text import Text
@@ -265,7 +266,13 @@ def _add_leaderboard_commands(subparsers) -> None:
     parser.add_argument("--threads", type=int, default=None,
                         help="torch threads per run (default: the cores // jobs locally, 1 on Ray)")
     parser.add_argument("--address", default=None,
-                        help="Ray cluster address (default: a local Ray instance)")
+                        help="Ray cluster address, e.g. auto on a node of a cluster (default: a local Ray instance)")
+    parser.add_argument("--device", default=None,
+                        help="torch device of every run, e.g. cuda: several runs share one GPU (default: "
+                             "$FACEBENCH_DEVICE, else cpu); recorded in each result")
+    parser.add_argument("--ray-working-dir", default=None, metavar="DIR",
+                        help="Ray only: a folder shipped to every node as the tasks' working directory, first on "
+                             "their Python path, e.g. a plugin's checkout whose latest code the nodes should run")
     parser.set_defaults(run=_sweep)
 
     parser = subparsers.add_parser("leaderboard",
@@ -277,8 +284,10 @@ def _add_leaderboard_commands(subparsers) -> None:
                         help="folder for LEADERBOARD.md, leaderboard.csv, leaderboard.json, plots/ (default: DIR)")
     action = parser.add_mutually_exclusive_group()
     action.add_argument("--check", action="store_true",
-                        help="validate every result file, one line per problem (exit 1 on any); warn of "
-                             "files run with other threads, device or CPU than the rest")
+                        help="validate every result file, one line per problem (exit 1 on any); show the code "
+                             "behind each method (commits, dirty, strategy source hashes, packages); warn of "
+                             "files run with other threads, device or CPU than the rest, and of a method whose "
+                             "files come from more than one strategy source")
     action.add_argument("--migrate", action="store_true",
                         help="rewrite every facebench.result/1 and /2 file as facebench.result/3, in place, "
                              "record each file's strategy defaults and move it to the folder its parameters "
@@ -317,11 +326,17 @@ def _sweep(args) -> int | None:
             seed(str(value))
     except argparse.ArgumentTypeError as error:
         raise FacebenchError(f"--seeds: {error}") from None
+    if args.executor == "ray" and args.address is None:
+        # A local Ray instance: state Ray's own default, token authentication, before Ray is imported
+        # (it reads the setting then), so that Ray does not warn of its default at every sweep.
+        os.environ.setdefault("RAY_AUTH_MODE", "token")
     persons = "all" if args.persons == "all" else _names(args.persons)
     specs = grid(args.scenario, args.strategies, args.buffer_sizes, persons, args.seeds)
     try:
         report = sweep(specs, args.out, executor=args.executor, jobs=args.jobs, threads=args.threads,
-                       address=args.address, console=console)
+                       address=args.address, console=console,
+                       device=args.device or os.environ.get("FACEBENCH_DEVICE") or "cpu",
+                       working_dir=args.ray_working_dir)
     except KeyboardInterrupt:
         console.print(Text("interrupted: the same command resumes the sweep", style="yellow"))
         return 130
@@ -347,16 +362,21 @@ def _leaderboard(args) -> int | None:
         console.print(summary(done), markup=False, soft_wrap=True)
         return 1 if any(migration.outcome == REFUSED for migration in done) else None
     if args.check:
-        problems, warnings = leaderboard.audit(args.dir)
-        for line in problems:
+        from facebench.board.provenance import code_table, method_code, mixed_lines
+
+        audit = leaderboard.audit(args.dir)
+        for line in audit.problems:
             console.print(Text(line, style="red"), soft_wrap=True)
+        codes = method_code(audit.valid)
+        if codes:
+            console.print(code_table(codes))
         files = len(leaderboard.result_files(args.dir))
-        if problems:
-            count = f"{len(problems)} problem" + ("s" if len(problems) > 1 else "")
+        if audit.problems:
+            count = f"{len(audit.problems)} problem" + ("s" if len(audit.problems) > 1 else "")
             console.print(Text(f"{count} in {files} result files", style="red"))
             return 1
         console.print(f"{files} result files, all valid", markup=False)
-        for line in warnings:
+        for line in audit.warnings + mixed_lines(codes):
             console.print(Text(f"warning: {line}", style="yellow"), soft_wrap=True)
         return None
     board = leaderboard.load(args.dir)

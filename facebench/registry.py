@@ -37,6 +37,7 @@ from __future__ import annotations
 
 import difflib
 import fnmatch
+import functools
 import hashlib
 import importlib
 import importlib.metadata
@@ -120,18 +121,23 @@ class StrategyEntry:
         """Which code the strategy is: ``module`` (where its class or factory is defined),
         ``sha256`` of that module's source file (None if it has none), ``distribution`` and
         ``version`` of the installed package the module belongs to (None for a module outside
-        any, e.g. an untracked file of a checkout). A result file records it, so two files of one
-        strategy name made by different code can be told apart."""
+        any, e.g. an untracked file of a checkout), and for a plugin installed editable (``pip
+        install -e``, PEP 610) ``commit``: the git commit of the checkout it was installed from,
+        with "-dirty" when the files of its folder differ from the commit (None outside git). A
+        result file records it, so two files of one strategy name made by different code can be
+        told apart."""
         try:
             path = inspect.getsourcefile(self.target)
         except TypeError:  # defined in no file (a built-in)
             path = None
         digest = hashlib.sha256(Path(path).read_bytes()).hexdigest() if path else None
         top = self.target.__module__.split(".")[0]
-        names = importlib.metadata.packages_distributions().get(top, [])
+        names = _distributions().get(top, [])
         distribution = names[0] if names else None
         version = importlib.metadata.version(distribution) if distribution else None
-        return {"module": self.target.__module__, "sha256": digest, "distribution": distribution, "version": version}
+        found = {"module": self.target.__module__, "sha256": digest, "distribution": distribution, "version": version}
+        checkout = _editable_checkout(distribution) if distribution not in (None, "facebench") else None
+        return found if checkout is None else {**found, "commit": _checkout_commit(checkout)}
 
     def resolve_params(self, params: Mapping[str, Any] | None = None) -> dict:
         """``params`` checked and completed with the defaults, in the order of ``parameters``.
@@ -190,6 +196,47 @@ class StrategyEntry:
                                 f"got {type(plugins).__name__}")
         return list(plugins)
 
+
+
+@functools.cache
+def _distributions() -> Mapping[str, list[str]]:
+    """Top-level module -> the installed distributions that provide it (read once per process:
+    reading it takes a second, and what is installed does not change under a run)."""
+    return importlib.metadata.packages_distributions()
+
+
+def _editable_checkout(distribution: str) -> Path | None:
+    """The folder ``distribution`` was installed from in editable mode (the ``direct_url.json``,
+    PEP 610, of the first copy of it that has one: a checkout's own ``.egg-info`` on the path has
+    none); None for a regular install."""
+    import json
+    import urllib.parse
+    import urllib.request
+
+    texts = (copy.read_text("direct_url.json") for copy in importlib.metadata.distributions(name=distribution))
+    record = json.loads(next((text for text in texts if text), "{}"))
+    if not record.get("dir_info", {}).get("editable") or not record.get("url", "").startswith("file://"):
+        return None
+    return Path(urllib.request.url2pathname(urllib.parse.urlparse(record["url"]).path))
+
+
+@functools.cache
+def _checkout_commit(folder: Path) -> str | None:
+    """HEAD of the git checkout holding ``folder``, with "-dirty" when a file under ``folder``
+    differs from it (an untracked one included); None when ``folder`` is in no checkout or git
+    is missing. Asked once per process and folder."""
+    import subprocess
+
+    try:
+        status = subprocess.run(["git", "-C", str(folder), "status", "--porcelain=v2", "--branch", "--", "."],
+                                capture_output=True, text=True, timeout=5)
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    lines = status.stdout.splitlines()
+    head = next((line.split()[2] for line in lines if line.startswith("# branch.oid ")), None)
+    if status.returncode != 0 or head is None or head == "(initial)":
+        return None
+    return head + ("-dirty" if any(not line.startswith("#") for line in lines) else "")
 
 _ENTRIES: dict[str, StrategyEntry] = {}
 _discovery = "pending"  # then "running", "done"

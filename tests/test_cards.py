@@ -177,6 +177,32 @@ BAD_CARDS += [  # the life section: every key
     (edited(FOLDER, "source.life", LIFE), "source.life", "unknown key (known here: kind, root"),
 ]
 
+USER_MODELS = edited(FOLDER, "models", {"generator": {"kind": "stylegan2-rosinality", "path": "g.pt"},
+                                         "encoder": "mean-latent", "perceptual": {"kind": "lpips", "net": "alex"},
+                                         "identity": {"kind": "arcface-iresnet", "path": "a.pth", "layers": 50}})
+BAD_CARDS += [  # the models section: every role
+    (edited(USER_MODELS, "models.generatr", "faceworld"), "models.generatr", "unknown key (known here: generator"),
+    (edited(USER_MODELS, "models.generator", "stylegan2"), "models.generator.kind",
+     "must be one of faceworld, stylegan2-rosinality; got 'stylegan2'"),
+    (edited(USER_MODELS, "models.generator.kind", ...), "models.generator.kind",
+     "missing (one of: faceworld, stylegan2-rosinality)"),
+    (edited(USER_MODELS, "models.generator.path", ...), "models.generator.path", "missing (a string)"),
+    (edited(USER_MODELS, "models.generator.sha256", "abc"), "models.generator.sha256",
+     "must be a string matching ^[0-9a-f]{64}$; got 'abc'"),
+    (edited(USER_MODELS, "models.generator", 3), "models.generator", "expected a mapping, got 3"),
+    (edited(USER_MODELS, "models.encoder", "faceworld"), "models",
+     "the faceworld encoder maps into the faceworld generator's W only"),
+    (edited(FOLDER, "models", {"encoder": {"kind": "e4e", "path": "e.pt"}}), "models",
+     "the encoder 'e4e' needs a user's generator"),
+    (edited(USER_MODELS, "models.encoder", {"kind": "mean-latent", "path": "x"}), "models.encoder.path",
+     "unknown key (known here: kind)"),
+    (edited(USER_MODELS, "models.perceptual", "lpips"), "models.perceptual.net", "missing (one of 'vgg', 'alex')"),
+    (edited(USER_MODELS, "models.perceptual.net", "squeeze"), "models.perceptual.net", "one of 'vgg', 'alex'"),
+    (edited(USER_MODELS, "models.identity.layers", 101), "models.identity.layers", "one of 18, 34, 50, 100; got 101"),
+    (edited(USER_MODELS, "models.identity.kind", "arcface"), "models.identity.kind",
+     "one of faceworld, dlib, arcface-iresnet"),
+]
+
 
 @pytest.mark.parametrize("data, key, words", BAD_CARDS, ids=[f"{k}: {w}" for _, k, w in BAD_CARDS])
 def test_a_bad_card_is_an_error_naming_the_key_and_the_file(write_card, data, key, words):
@@ -322,3 +348,17 @@ def test_a_life_section_is_validated_hashed_and_absent_by_default(write_card):
     assert load_card(write_card(edited(FACEWORLD, "source.life", None), "null")).sha256 == plain.sha256
     other = edited(LIVED, "source.life.video.yaw", 0.3)
     assert load_card(write_card(other, "other")).sha256 != load_card(write_card(LIVED, "lived")).sha256
+
+
+def test_a_models_section_is_validated_hashed_and_absent_when_every_role_is_faceworlds(write_card):
+    plain = load_card(write_card(FOLDER, "plain"))
+    assert "models" not in plain.data  # a card without it keeps its hash
+    zoo = dict.fromkeys(("generator", "encoder", "perceptual", "identity"), "faceworld")
+    assert load_card(write_card(edited(FOLDER, "models", zoo), "zoo")).sha256 == plain.sha256
+    assert load_card(write_card(edited(FOLDER, "models", {}), "empty")).sha256 == plain.sha256
+    user = load_card(write_card(USER_MODELS, "user")).data["models"]
+    assert user == {"generator": {"kind": "stylegan2-rosinality", "path": "g.pt", "sha256": None},
+                    "encoder": {"kind": "mean-latent"}, "perceptual": {"kind": "lpips", "net": "alex"},
+                    "identity": {"kind": "arcface-iresnet", "path": "a.pth", "sha256": None, "layers": 50}}
+    dlib = load_card(write_card(edited(FOLDER, "models", {"identity": "dlib"}), "dlib"))
+    assert dlib.data["models"]["identity"] == {"kind": "dlib"} and dlib.sha256 != plain.sha256

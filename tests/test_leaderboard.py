@@ -1,9 +1,13 @@
 """The leaderboard: validation of result files, aggregation with intervals, ranking, rendering."""
 
+import hashlib
 import io
 import json
 import math
+import os
 import shutil
+import subprocess
+import sys
 import time
 
 import numpy as np
@@ -16,7 +20,9 @@ import fake_results
 from facebench.board import aggregate as ag
 from facebench.board import load as lb
 from facebench.board import render as tables
+from facebench import registry
 from facebench.board import schema
+from facebench.board.provenance import method_code, mixed_lines
 from facebench.board.compare import compare
 from facebench.data.cards import Card, CardSchema
 from facebench.cli import main
@@ -440,11 +446,87 @@ def test_check_warns_of_a_file_run_with_other_threads_and_still_passes(copy, cap
     usual = document["provenance"]["threads"]
     document["provenance"]["threads"] = usual + 7
     (copy / TARGET).write_text(json.dumps(document))
-    problems, warnings = lb.audit(copy)
-    assert problems == [] and warnings == [
+    audit = lb.audit(copy)
+    assert audit.problems == [] and audit.warnings == [
         f"{copy / TARGET}: ran elsewhere: threads {usual + 7} (the board's: {usual})"]
     assert main(["leaderboard", str(copy), "--check"]) == 0
     assert f"warning: {copy / TARGET}: ran elsewhere: threads {usual + 7}" in capsys.readouterr().out
+
+
+def _stamp(path, git_commit, **source):
+    """Rewrite the result file at ``path`` as made from ``git_commit`` by the strategy source ``source``."""
+    document = read(path)
+    document["provenance"]["git_commit"] = git_commit
+    document["provenance"]["strategy"].update(source)
+    path.write_text(json.dumps(document))
+
+
+def test_check_shows_the_code_behind_each_method_and_flags_a_method_of_two_sources(copy, capsys):
+    """Per method: files, facebench commits, dirty files, strategy source hashes, packages; a
+    method whose files come from two sources is flagged in red and warned of, the check still passes."""
+    for path in sorted((copy / "er-hull-k3").iterdir()):
+        _stamp(path, "c" * 40 + "-dirty", sha256="b" * 64, distribution="facebench-hull", version="0.2.0",
+               commit="d" * 40 + "-dirty")
+    for path in sorted((copy / "er-hull-k5").iterdir()):
+        _stamp(path, "0" * 40)
+    _stamp(copy / TARGET, "e" * 40, sha256="f" * 64)
+    codes = {code.method: code for code in method_code(lb.audit(copy).valid)}
+    assert sorted(codes) == ["er-hull", "er-rand", "joint", "naive"]
+    hull, rand = codes["er-hull"], codes["er-rand"]
+    assert (hull.files, hull.dirty, hull.commits) == (6, 3, ("0" * 40, "c" * 40))
+    assert hull.sources == (("b" * 64, copy / "er-hull-k3/person0-seed0.json"),
+                            ("a" * 64, copy / "er-hull-k5/person0-seed0.json")) and hull.mixed
+    assert hull.packages == ("facebench-hull 0.2.0 @ " + "d" * 12 + "-dirty", "module fake.er-hull (no package)")
+    assert rand.sources[1] == ("f" * 64, copy / TARGET) and rand.mixed
+    assert not codes["naive"].mixed and codes["naive"].unrecorded == 0
+    assert mixed_lines(list(codes.values()))[0] == (
+        f"method er-hull: its files come from 2 strategy sources, not one code: {'b' * 12} "
+        f"({copy / 'er-hull-k3/person0-seed0.json'}), {'a' * 12} ({copy / 'er-hull-k5/person0-seed0.json'})")
+
+    assert main(["leaderboard", str(copy), "--check"]) == 0
+    out = capsys.readouterr().out
+    assert "code of the runs, per method" in out and "3 of 6" in out and "b" * 12 in out
+    assert "warning: method er-rand: its files come from 2 strategy sources" in out
+
+
+def test_a_strategy_of_a_plugin_installed_editable_records_its_checkouts_commit(tmp_path, monkeypatch):
+    """source() of a plugin installed with ``pip install -e`` (a direct_url.json, PEP 610) names
+    the commit of the plugin's checkout, "-dirty" once a file there differs from it."""
+    git = shutil.which("git")
+    if git is None:
+        pytest.skip("git is not installed")
+    checkout, site = tmp_path / "facebench-hull", tmp_path / "site"
+    (checkout / "fbhull").mkdir(parents=True)
+    (checkout / "fbhull" / "__init__.py").write_text(
+        "from facebench.replay import ReplayBuffer\n\n\nclass Hull(ReplayBuffer):\n"
+        "    def select(self, pool, k, rng):\n        return []\n")
+    info = site / "facebench_hull-0.2.0.dist-info"
+    info.mkdir(parents=True)
+    (info / "METADATA").write_text("Metadata-Version: 2.1\nName: facebench-hull\nVersion: 0.2.0\n")
+    (info / "top_level.txt").write_text("fbhull\n")
+    (info / "direct_url.json").write_text(json.dumps({"url": checkout.as_uri(), "dir_info": {"editable": True}}))
+    env = {"GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@t", "GIT_COMMITTER_NAME": "t", "GIT_COMMITTER_EMAIL": "t@t"}
+    for command in (["init", "-q"], ["add", "-A"], ["commit", "-qm", "hull"]):
+        subprocess.run([git, "-C", str(checkout), *command], check=True, env={**os.environ, **env})
+    head = subprocess.run([git, "-C", str(checkout), "rev-parse", "HEAD"], capture_output=True, text=True,
+                          check=True).stdout.strip()
+    monkeypatch.syspath_prepend(str(site))
+    monkeypatch.syspath_prepend(str(checkout))
+    registry._distributions.cache_clear()  # read once per process: again, with the plugin installed
+    try:
+        from fbhull import Hull
+
+        entry = registry.StrategyEntry("hull", Hull, "sequential", "", (), "test")
+        assert entry.source() == {"module": "fbhull", "sha256": hashlib.sha256(
+            (checkout / "fbhull" / "__init__.py").read_bytes()).hexdigest(), "distribution": "facebench-hull",
+            "version": "0.2.0", "commit": head}
+        (checkout / "notes.txt").write_text("not committed")
+        registry._checkout_commit.cache_clear()
+        assert entry.source()["commit"] == head + "-dirty"
+    finally:
+        registry._distributions.cache_clear()
+        registry._checkout_commit.cache_clear()
+        sys.modules.pop("fbhull", None)
 
 
 def test_leaderboard_command_prints_the_format_and_writes_the_files(copy, tmp_path, capsys):

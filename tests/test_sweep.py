@@ -11,11 +11,11 @@ from rich.console import Console
 
 import fake_results
 import fake_runs
-from facebench import registry
+from facebench import progress, registry
 from facebench.board.schema import ResultError
 from facebench.run import sweep as sweeps
 from facebench.cli import main
-from facebench.run.runner import RunSpec
+from facebench.run.runner import RunError, RunSpec
 from facebench.run.sweep import SweepError, SweepReport, grid, local_slots, result_path, sweep
 
 SCENARIO = "faceworld-quick"
@@ -163,8 +163,8 @@ def test_sweep_command_runs_the_grid_and_reports_failures(tmp_path, monkeypatch,
 
 
 def test_a_sweep_to_a_log_prints_a_line_per_finished_run(tmp_path, monkeypatch):
-    def fake_local(pending, out, run, jobs, threads, address, say=None):
-        say("  er-rand buffer_size=3, person 0, seed 0: session 1/3 done, 1s elapsed, ETA 2s")
+    def fake_local(pending, out, run, on_session, **options):
+        on_session((0, 1, 3, True, "  er-rand buffer_size=3, person 0, seed 0: session 1/3 done, 1s elapsed, ETA 2s"))
         yield sweeps.Outcome(pending[0], tmp_path / "a.json", None, 130.0)
         yield sweeps.Outcome(pending[1], None, "RuntimeError: no", None)
 
@@ -176,21 +176,121 @@ def test_a_sweep_to_a_log_prints_a_line_per_finished_run(tmp_path, monkeypatch):
     assert lines[0] == "sweep: 2 runs to do (0 to resume), 0 already done; 1 process x 1 thread"
     assert lines[1].startswith("  er-rand buffer_size=3, person 0, seed 0: session 1/3 done")
     assert lines[2].startswith("run 1/2, er-rand buffer_size=3, person 0, seed 0: finished in 2m10s; "
-                               "(0 already done, 1 finished, 0 failed), ")
+                               "(0 already done, 1 finished, 0 failed), sessions 3/6, ")
     assert "elapsed, ETA " in lines[2]
     assert lines[3].startswith("run 2/2, er-rand buffer_size=3, person 1, seed 0: failed (RuntimeError: no); "
-                               "(0 already done, 1 finished, 1 failed)")
+                               "(0 already done, 1 finished, 1 failed), sessions 3/3, ")
     assert lines[4].startswith("sweep done: 1 finished, 1 failed, 0 already done, in ")
 
 
-def test_a_local_worker_reports_each_finished_session_as_a_line():
+def test_a_worker_reports_each_finished_session_as_an_event():
     events = queue.Queue()
-    progress = sweeps._session_lines(events, spec(person="2"))
+    progress = sweeps._session_events(events, 4, spec(person="2"))
+    progress("session", 1, 10)  # restored from a checkpoint: done, not trained
     progress("train", 1, 50)
-    progress("session", 1, 10)
-    assert events.get_nowait().startswith("  er-rand buffer_size=3, person 2, seed 0: session 1/10 done, ")
+    progress("session", 2, 10)
+    restored, trained = events.get_nowait(), events.get_nowait()
+    assert restored[:4] == (4, 1, 10, False) and trained[:4] == (4, 2, 10, True)
+    assert trained[4].startswith("  er-rand buffer_size=3, person 2, seed 0: session 2/10 done, ")
     seen = []
-    events.put("a line")
-    events.put(None)
-    sweeps._relay(events, seen.append)
-    assert seen == ["a line"]
+    events.put("an event")
+    sweeps._drain(events, seen.append)
+    sweeps._drain(None, seen.append)
+    assert seen == ["an event"] and events.empty()
+
+
+def run_on_device(spec, out, resume=False, force=False, progress=None, device=None):
+    """``fake_runs.run`` that also records the device it was given."""
+    path = fake_runs.run(spec, out, resume, force, progress)
+    path.write_text(json.dumps({**json.loads(path.read_text()), "device": device}))
+    return path
+
+
+@pytest.mark.slow  # starts processes or renders at scale: seconds each
+def test_the_sweeps_device_reaches_every_local_run(tmp_path):
+    report = sweep([spec(person="0"), spec(person="1")], tmp_path, jobs=1, threads=1, run=run_on_device, device="cpu")
+    assert [json.loads(o.path.read_text())["device"] for o in report.finished] == ["cpu", "cpu"]
+
+
+def test_a_local_sweep_checks_its_device_and_takes_no_working_directory(tmp_path):
+    with pytest.raises(RunError, match="no cuda:7 device on this machine"):
+        sweep([spec()], tmp_path, device="cuda:7", run=fake_runs.run)
+    with pytest.raises(SweepError, match="a working directory is for Ray's nodes"):
+        sweep([spec()], tmp_path, working_dir=tmp_path, run=fake_runs.run)
+    with pytest.raises(SweepError, match="--ray-working-dir .*nowhere: no such folder"):
+        sweep([spec()], tmp_path, executor="ray", working_dir=tmp_path / "nowhere", run=fake_runs.run)
+
+
+def test_sweep_command_passes_the_device_and_the_ray_working_directory(tmp_path, monkeypatch):
+    seen = {}
+
+    def fake_sweep(specs, out, **options):
+        seen.update(options, auth=os.environ.get("RAY_AUTH_MODE"))
+        return SweepReport(finished=[])
+
+    monkeypatch.setattr(sweeps, "sweep", fake_sweep)
+    monkeypatch.setenv("RAY_AUTH_MODE", "set only to be undone")  # undone after the test, whatever the command set
+    monkeypatch.delenv("RAY_AUTH_MODE")
+    argv = ["sweep", "--scenario", SCENARIO, "--strategies", "naive", "--persons", "0", "--out", str(tmp_path)]
+    monkeypatch.setenv("FACEBENCH_DEVICE", "cuda:1")
+    assert main(argv) == 0 and seen["device"] == "cuda:1" and seen["working_dir"] is None
+    monkeypatch.delenv("FACEBENCH_DEVICE")
+    assert main(argv) == 0 and seen["device"] == "cpu" and seen["auth"] is None
+    assert main([*argv, "--device", "cuda", "--executor", "ray", "--ray-working-dir", str(tmp_path)]) == 0
+    assert seen["device"] == "cuda" and seen["working_dir"] == str(tmp_path) and seen["executor"] == "ray"
+    assert seen["auth"] == "token"  # a local Ray instance: Ray's default stated, so Ray does not warn of it
+
+
+def test_a_sweep_counts_sessions_with_an_eta_from_those_it_trained(monkeypatch):
+    now = [0.0]
+    monkeypatch.setattr(progress.time, "perf_counter", lambda: now[0])
+    count = progress.SessionCount([3, 3, 3])
+    assert (str(count), count.eta()) == ("sessions 0/9", "ETA ?")
+    count.session(0, 2, 3, trained=False)  # restored from a checkpoint: done, not trained
+    now[0] = 60.0
+    count.session(0, 3, 3, trained=True)
+    count.session(1, 1, 1, trained=True)  # a joint run: one session, not three
+    assert (str(count), count.eta()) == ("sessions 4/7", "ETA 1m30s")  # 2 trained in 60 s, 3 to go
+    count.ended(2, finished=False)  # failed before its first session: nothing more to train
+    count.ended(0, finished=True)
+    assert str(count) == "sessions 4/4" and count.eta() == "ETA 0s"
+
+
+def test_the_sweep_bar_counts_sessions_with_an_eta(tmp_path, monkeypatch):
+    def fake_local(pending, out, run, on_session, **options):
+        for index, spec_ in enumerate(pending):
+            for done in (1, 2, 3):
+                on_session((index, done, 3, True, f"  {sweeps.label(spec_)}: session {done}/3 done"))
+            yield sweeps.Outcome(spec_, tmp_path / f"{index}.json", None, 1.0)
+
+    monkeypatch.setattr(sweeps, "_local", fake_local)
+    screen = io.StringIO()
+    report = sweep([spec(person="0"), spec(person="1")], tmp_path, jobs=1, threads=1,
+                   console=Console(file=screen, force_terminal=True, width=150))
+    assert len(report.finished) == 2
+    text = screen.getvalue()
+    assert "runs (0 already done, 2 finished, 0 failed)" in text and "sessions 6/6" in text and "ETA 0s" in text
+    assert "session 1/3 done" not in text  # a terminal: the bar, no lines
+
+
+def test_the_expected_sessions_are_the_persons():
+    assert sweeps.expected_sessions(spec(person="1")) == 3
+    assert sweeps.expected_sessions(spec(person="9")) == 0  # no such person: the run fails
+
+
+def test_code_differences_name_each_difference():
+    driver = {"facebench": "0.1.0", "git_commit": "abc", "sources": "s", "strategies": {"a": "1" * 64, "b": "2" * 64}}
+    assert sweeps.code_difference(driver, dict(driver)) is None
+    node = {"facebench": "0.2.0", "git_commit": "abc-dirty", "sources": "t",
+            "strategies": {"a": "3" * 64, "c": "4" * 64}}
+    assert sweeps.code_difference(driver, node) == (
+        "facebench 0.2.0 on the node, 0.1.0 on the driver; git_commit abc-dirty on the node, abc on the driver; "
+        "facebench's source files differ; strategy a: source 333333333333 on the node, 111111111111 on the driver; "
+        "strategy b missing on the node; strategy c only on the node")
+
+
+def test_the_code_version_names_every_strategy_and_facebenchs_sources():
+    version = sweeps.code_version()
+    assert version["facebench"] == registry.importlib.metadata.version("facebench")
+    assert version["strategies"]["er-rand"] == registry.get_strategy("er-rand").source()["sha256"]
+    assert len(version["sources"]) == 64 and version == sweeps.code_version()

@@ -11,7 +11,10 @@ A file is valid when it is UTF-8 JSON of at most :data:`MAX_BYTES` bytes, nested
 migrate it), and across files: of the board's protocol (version and hash: the most common among
 the files; a file of another protocol is "mixed in", with how to rerun it), of the board's scenario (name and card hash: the most common
 among the files; the others are "mixed in"), of the board's number of sessions (the most
-common among the files of its scenario: a folder card does not say it), not a second file of
+common among the files of its scenario: a folder card does not say it), of the board's generic
+models' backends (``provenance.backends``, FaceWorld's in every role where a file records none:
+the most common among the files of its scenario; a run scored by another backend in any role is
+"mixed in"), not a second file of
 the same (strategy, named parameters, person, seed), not a run of the name of another file's run
 with another value of a parameter that names neither (the strategy's default changed between
 them: one name for two configurations), and not a copy of another file's run: score
@@ -37,7 +40,7 @@ import numpy as np
 import pandas as pd
 
 from facebench import registry
-from facebench.board.schema import describe, validate
+from facebench.board.schema import backends_of, describe, validate
 from facebench.errors import FacebenchError
 from facebench.protocol import SCORES, VERSION, VERSIONS
 
@@ -89,18 +92,29 @@ def result_files(folder: str | Path) -> list[Path]:
 
 def check(folder: str | Path) -> list[str]:
     """Every problem of every result file under ``folder``, one line each; [] when all are valid."""
-    return audit(folder)[0]
+    return audit(folder).problems
 
 
-def audit(folder: str | Path) -> tuple[list[str], list[str]]:
-    """From one reading of the result files under ``folder``: every problem, one line each (as
-    :func:`check`), and the environment warnings of the valid files (:func:`_environment_warnings`)."""
+@dataclass(frozen=True)
+class Audit:
+    """One reading of a folder's result files: every problem, one line each (as :func:`check`),
+    the environment warnings of the valid files (:func:`_environment_warnings`), and the valid
+    files' documents by path."""
+
+    problems: list[str]
+    warnings: list[str]
+    valid: dict[Path, dict]
+
+
+def audit(folder: str | Path) -> Audit:
+    """The :class:`Audit` of the result files under ``folder``."""
     files = result_files(folder)
     if not files:
-        return [f"{folder}: no result files (*.json) under it"], []
+        return Audit([f"{folder}: no result files (*.json) under it"], [], {})
     documents, problems = _scan(files)
-    valid = {path: data["provenance"] for path, data in documents.items() if path not in problems}
-    return [line for lines in problems.values() for line in lines], _environment_warnings(valid)
+    valid = {path: data for path, data in documents.items() if path not in problems}
+    return Audit([line for lines in problems.values() for line in lines],
+                 _environment_warnings({path: data["provenance"] for path, data in valid.items()}), valid)
 
 
 ENVIRONMENT = ("threads", "device", "cpu")
@@ -216,6 +230,8 @@ def _cross_file_problems(documents: dict[Path, dict]):
     documents = {path: data for path, data in documents.items() if protocol(data) == ran}
     board = _most_common(scenario(d) for d in documents.values())
     sessions = _most_common(d["sessions"] for d in documents.values() if scenario(d) == board)
+    scored = _most_common(json.dumps(backends_of(d["provenance"]), sort_keys=True) for d in documents.values()
+                          if scenario(d) == board)
     recorded = [d for d in documents.values() if scenario(d) == board and d["provenance"].get("models")]
     models = _most_common(json.dumps(d["provenance"]["models"], sort_keys=True) for d in recorded) if recorded else None
     images = {person: _most_common(d["provenance"]["images_sha256"] for d in recorded if d["person"] == person)
@@ -234,6 +250,10 @@ def _cross_file_problems(documents: dict[Path, dict]):
             yield path, f"{path}: sessions: {data['sessions']} mixed into a board of {sessions} sessions"
             continue
         inputs = data["provenance"]
+        mixed = _backends_mixed(backends_of(inputs), json.loads(scored))
+        if mixed:
+            yield path, f"{path}: {mixed}"
+            continue
         if inputs.get("models") and json.dumps(inputs["models"], sort_keys=True) != models:
             yield path, f"{path}: provenance.models: other generic models than the rest of the board's runs"
             continue
@@ -256,6 +276,16 @@ def _cross_file_problems(documents: dict[Path, dict]):
                          "under another person, seed or strategy")
         else:
             runs[key], matrices[scores] = path, path
+
+
+def _backends_mixed(mine: dict[str, str], board: dict[str, str]) -> str | None:
+    """Why a run scored by the backends ``mine`` (role -> name) is not of a board scored by
+    ``board``: the first role whose backend differs; None when none does."""
+    for role, name in board.items():
+        if mine[role] != name:
+            return (f"provenance.backends.{role}: '{mine[role]}' mixed into a board whose {role} is '{name}' "
+                    "(scores of other backends are not comparable: keep them on separate boards)")
+    return None
 
 
 def _default_changed(mine: dict, first: dict, where: Path) -> str | None:

@@ -10,7 +10,10 @@ for a file written without them, when ``--migrate`` recorded them; a board names
 parameters that differ from them, from the file alone: ``facebench.registry.named_params``),
 person, seed and what the seed varies, the protocol (version, hash, settings), seconds spent,
 what the strategy kept besides the model (``memory``), the hash of its buffer's history and
-provenance (versions, git commit, device, threads, CPU).
+provenance (versions, git commit, device, threads, CPU; the generic models' sha256s by role,
+``models``, and their backend names, ``backends``: ``faceworld`` for the shipped zoo's, a user's
+model's otherwise, e.g. ``lpips-alex``; a file without ``backends``, such as one written before
+they were recorded, was scored by FaceWorld's models in every role).
 
 Changes from ``facebench.result/2``: ``protocol`` is ``{"version", "sha256", "settings"}``
 (``/2`` held the settings alone, all of protocol version 1); ``scores`` holds the scores of the
@@ -182,6 +185,20 @@ class _Memory(_Closed):
     bytes_per_item: Annotated[float, Field(ge=0)] | None
 
 
+_Backends = create_model("_Backends", __base__=_Closed, **{role: (_Text, ...) for role in cards.ROLES})
+"""The backend name of each generic model role (``facebench.models.generic``): ``faceworld`` for
+the shipped zoo's, else the user's model's (``lpips-alex``, ``dlib-resnet-v1``, ...)."""
+BACKENDS_DEFAULT = dict.fromkeys(cards.ROLES, cards.FACEWORLD)
+"""The backends of a file that records none (written before they were recorded, or by a run of
+the zoo's models only): FaceWorld's, every role."""
+
+
+def backends_of(provenance: dict) -> dict[str, str]:
+    """The backend of each role that scored a result, from its ``provenance`` (:data:`BACKENDS_DEFAULT`
+    where it records none)."""
+    return provenance.get("backends") or dict(BACKENDS_DEFAULT)
+
+
 class _Provenance(BaseModel):
     """Where and with what the result was made (:func:`provenance`; it may record more), and the
     schema a migrated file was written with."""
@@ -194,6 +211,7 @@ class _Provenance(BaseModel):
     avalanche: _Text
     python: _Text
     models: dict[str, _Text] | None = None
+    backends: _Backends | None = None  # absent: every role FaceWorld's (BACKENDS_DEFAULT)
     images_sha256: _Text | None = None
     migrated_from: Literal[PREVIOUS] | None = None
 
@@ -235,7 +253,8 @@ class _Result(_Closed):
 
 def make_result(*, spec, kind: str, scenario, protocol, matrices: dict[str, np.ndarray], timing: dict,
                 memory: dict, device: str, models: dict[str, str], images_sha256: str,
-                seed_varies: list[str], buffer_history_sha256: str | None, strategy_source: dict) -> dict:
+                seed_varies: list[str], buffer_history_sha256: str | None, strategy_source: dict,
+                backends: dict[str, str] | None = None) -> dict:
     """The result document of a finished run. ``spec``: the run (``.strategy``, ``.params``,
     ``.person``, ``.seed``, ``.defaults``: recorded as ``strategy.defaults`` unless None); ``kind``: the strategy's kind (:data:`KINDS`); ``scenario``: its
     ``.name`` and ``.card`` (``.data``, ``.sha256``); ``protocol``: the run's ``Protocol``;
@@ -245,7 +264,8 @@ def make_result(*, spec, kind: str, scenario, protocol, matrices: dict[str, np.n
     images (``Scenario.images_sha256``); ``seed_varies``: what the seed changed (:data:`SEEDED`);
     ``buffer_history_sha256``: the buffer history's hash (None: no buffer); ``strategy_source``:
     which code the strategy is (``facebench.registry.StrategyEntry.source``), recorded as
-    ``provenance.strategy``."""
+    ``provenance.strategy``; ``backends``: the generic models' backend names by role
+    (``facebench.models.generic.GenericModels.backends``; None: not recorded, FaceWorld's)."""
     return {
         "schema": SCHEMA,
         "scenario": {"name": scenario.name, "card": scenario.card.data, "card_sha256": scenario.card.sha256},
@@ -261,7 +281,7 @@ def make_result(*, spec, kind: str, scenario, protocol, matrices: dict[str, np.n
         "buffer_history_sha256": buffer_history_sha256,
         "protocol": protocol.record(),
         "provenance": {**provenance(device), "models": dict(models), "images_sha256": images_sha256,
-                       "strategy": dict(strategy_source)},
+                       "strategy": dict(strategy_source), **({} if backends is None else {"backends": dict(backends)})},
     }
 
 

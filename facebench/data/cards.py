@@ -5,7 +5,8 @@ A card is found by name among the cards shipped in ``facebench.scenarios`` (the 
 A card's name is its file name without the extension.
 
 A card is validated on load against :class:`CardSchema`, a pydantic model with one field per key
-(a section is a nested model; ``source`` is one of :data:`SOURCES`, picked by ``source.kind``):
+(a section is a nested model; ``source`` is one of :data:`SOURCES`, picked by ``source.kind``, and
+each role of ``models`` one of its kinds, :class:`ModelsSection`):
 an unknown key, a missing key, a value of the wrong type (strictly: ``true`` is not ``1``) or an
 impossible value raises :class:`CardError`, whose message names the file and the key.
 Validation fills in defaults; a section whose keys all have defaults may be left out. Numbers are
@@ -36,10 +37,11 @@ from dataclasses import dataclass, fields
 from importlib.resources import files
 from pathlib import Path
 from types import UnionType
-from typing import Literal, Union, get_args, get_origin
+from typing import Annotated, Literal, Union, get_args, get_origin
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, create_model, model_serializer, model_validator
+from pydantic import (BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, create_model, model_serializer,
+                      model_validator)
 from pydantic.fields import FieldInfo
 
 from facebench.errors import FacebenchError
@@ -213,8 +215,109 @@ new protocol version gives the same card file a new hash; a result file of an ea
 keeps the hash it was run with."""
 
 
+FACEWORLD = "faceworld"
+"""The kind of a model role that is the shipped zoo's (``facebench.models.zoo``)."""
+
+
+class ZooModel(_Section):
+    """The shipped FaceWorld model of the role, at the card's resolution."""
+
+    kind: Literal["faceworld"]
+
+
+class _UserFile(_Section):
+    """A model file the user brings."""
+
+    path: str = Field(description="the file, relative to the card's folder (~ is the home folder)")
+    sha256: str | None = Field(
+        None, pattern=r"^[0-9a-f]{64}$", description="its sha256 in hex; given, a file that differs is refused"
+    )
+
+
+class StyleGAN2Model(_UserFile):
+    """A StyleGAN2 checkpoint in the layout of rosinality's PyTorch port (``facebench.models.byo.stylegan2``)."""
+
+    kind: Literal["stylegan2-rosinality"]
+
+
+class E4EModel(_UserFile):
+    """An e4e (or pSp) encoder checkpoint (``facebench.models.byo.e4e``)."""
+
+    kind: Literal["e4e"]
+
+
+class MeanLatentModel(_Section):
+    """No encoder: every inversion starts at the generator's mean latent."""
+
+    kind: Literal["mean-latent"]
+
+
+class LPIPSModel(_Section):
+    """LPIPS (the ``lpips`` package) on the named torchvision backbone (``facebench.models.byo.lpips_distance``)."""
+
+    kind: Literal["lpips"]
+    net: Literal["vgg", "alex"] = Field(description="the backbone: vgg (VGG16) or alex (AlexNet)")
+
+
+class DlibModel(_Section):
+    """dlib's ResNet face descriptor (``facebench.models.dlib_identity``; the ``photos`` extra)."""
+
+    kind: Literal["dlib"]
+
+
+class ArcFaceModel(_UserFile):
+    """An ArcFace backbone in insightface's iresnet layout (``facebench.models.byo.arcface``)."""
+
+    kind: Literal["arcface-iresnet"]
+    layers: Literal[18, 34, 50, 100] = Field(description="its depth: iresnet18, 34, 50 or 100")
+
+
+def _by_kind(value):
+    """A role given by its kind alone (``identity: dlib``) as the mapping it stands for."""
+    return {"kind": value} if isinstance(value, str) else value
+
+
+def _role(*variants: type[_Section], description: str):
+    """The type of a model role: one of ``variants``, picked by ``kind``, or the kind alone."""
+    kinds = ", ".join(get_args(variant.model_fields["kind"].annotation)[0] for variant in variants)
+    return Annotated[Union[variants], BeforeValidator(_by_kind),
+                     Field(discriminator="kind", description=f"{description}: {kinds}")]
+
+
+class ModelsSection(_Section):
+    """The ``models`` section: for each role, the shipped FaceWorld model (``faceworld``, the
+    default) or the user's. A role may be written as its kind alone where that kind has no other
+    key (``identity: dlib``). The FaceWorld encoder belongs to the FaceWorld generator, the
+    others to a user's generator."""
+
+    generator: _role(ZooModel, StyleGAN2Model, description="the generic generator G0") = {"kind": FACEWORLD}
+    encoder: _role(ZooModel, E4EModel, MeanLatentModel, description="where every inversion starts") = {
+        "kind": FACEWORLD}
+    perceptual: _role(ZooModel, LPIPSModel, description="the perceptual distance (the LPIPS role)") = {
+        "kind": FACEWORLD}
+    identity: _role(ZooModel, DlibModel, ArcFaceModel, description="the identity network (the ArcFace role)") = {
+        "kind": FACEWORLD}
+
+    @model_validator(mode="after")
+    def _encoder_fits_generator(self):
+        zoo_generator, zoo_encoder = self.generator.kind == FACEWORLD, self.encoder.kind == FACEWORLD
+        if zoo_generator and not zoo_encoder:
+            raise ValueError(f"the encoder '{self.encoder.kind}' needs a user's generator (stylegan2-rosinality); "
+                             "the faceworld generator's encoder is faceworld")
+        if zoo_encoder and not zoo_generator:
+            raise ValueError("the faceworld encoder maps into the faceworld generator's W only: with a "
+                             f"'{self.generator.kind}' generator, the encoder is e4e or mean-latent")
+        return self
+
+
+ROLES = tuple(ModelsSection.model_fields)
+"""The model roles, in the order they load (a user's encoder reads its generator)."""
+
+
 class CardSchema(_Section):
-    """The card format: every key a card may have, with its default where it has one."""
+    """The card format: every key a card may have, with its default where it has one. A card
+    whose every model role is FaceWorld's validates without ``models`` (the hash of a card
+    written before the section existed)."""
 
     description: str = Field("", description="one line shown by `facebench scenarios`")
     resolution: int = Field(64, ge=32, le=256, description="image side in pixels")
@@ -222,6 +325,14 @@ class CardSchema(_Section):
         {}, discriminator="kind", description="where the images come from; kind says which keys"
     )
     protocol: ProtocolSection = Field({}, description="settings over Protocol's defaults")
+    models: ModelsSection = Field({}, description="the generic models, by role (default: FaceWorld's)")
+
+    @model_serializer(mode="wrap")
+    def _without_zoo_models(self, handler):
+        data = handler(self)
+        if all(data["models"][role]["kind"] == FACEWORLD for role in ROLES):
+            del data["models"]
+        return data
 
 
 CARD_SUFFIXES = (".yaml", ".yml")
@@ -448,11 +559,11 @@ def _card_error(path: Path, error: ValidationError) -> CardError:
     key, field, section = _locate(first["loc"])
     if kind in _UNKNOWN_KEY:
         problem = f"unknown key (known here: {', '.join(section.model_fields)})"
-    elif kind == "union_tag_not_found":  # no source.kind
-        key, problem = f"{key}.kind", f"missing (one of: {', '.join(SOURCES)})"
-    elif kind == "union_tag_invalid":  # a source.kind not in SOURCES
+    elif kind == "union_tag_not_found":  # no kind in a section of variants (source, a model role)
+        key, problem = f"{key}.kind", f"missing (one of: {', '.join(_variants(field))})"
+    elif kind == "union_tag_invalid":  # a kind that names no variant
         key = f"{key}.kind"
-        problem = f"must be one of {', '.join(SOURCES)}; got {_quote(value['kind'])}"
+        problem = f"must be one of {', '.join(_variants(field))}; got {_quote(value['kind'])}"
     elif kind == "missing":
         problem = f"missing ({_describe(field)})"
     elif kind == "value_error":  # a rule between keys (ChainSection's sum)
@@ -484,8 +595,13 @@ def _locate(loc: tuple) -> tuple[str, FieldInfo | None, type[BaseModel] | None]:
         if field is None:
             break
         # after a field with variants comes the variant's tag, which is no key of the card
-        section = SOURCES.get(next(parts, None)) if field.discriminator else _section_of(field.annotation)
+        section = _variants(field).get(next(parts, None)) if field.discriminator else _section_of(field.annotation)
     return ".".join(keys), field, section
+
+
+def _variants(field: FieldInfo) -> dict[str, type[BaseModel]]:
+    """The variants of a field picked by ``kind`` (``source``, a model role): kind -> its section."""
+    return {get_args(variant.model_fields["kind"].annotation)[0]: variant for variant in get_args(field.annotation)}
 
 
 def _section_of(annotation):
@@ -503,7 +619,10 @@ def _describe(field: FieldInfo | None) -> str:
         return "a mapping"
     if get_origin(field.annotation) is Literal:
         return "one of " + ", ".join(repr(choice) for choice in get_args(field.annotation))
-    words = _WORDS.get(field.annotation, "a mapping")
+    words = _WORDS.get(_section_of(field.annotation), "a mapping")
+    pattern = next((rule.pattern for rule in field.metadata if getattr(rule, "pattern", None)), None)
+    if pattern is not None:
+        return f"{words} matching {pattern}"
     low = next((bound.ge for bound in field.metadata if hasattr(bound, "ge")), None)
     high = next((bound.le for bound in field.metadata if hasattr(bound, "le")), None)
     if high is not None:

@@ -155,7 +155,7 @@ def person_geometry(scenario, person: str, models=None, buffer_sizes=BUFFER_SIZE
     if len(sessions) < 2 or min(len(s.train.frames) for s in sessions) < 2:
         raise DataError(f"{scenario.name}, person {person}: the geometry report needs at least 2 sessions "
                         "of at least 2 training images each")
-    models = models or GenericModels.load(scenario.card.data["resolution"])
+    models = models or GenericModels.for_card(scenario.card)
     latents = [a.double().numpy() for a in person_anchors(models, scenario, person, Protocol.from_card(scenario.card))]
     images = [s.train.images.flatten(1).double().numpy() for s in sessions]
     return Geometry(

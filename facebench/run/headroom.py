@@ -55,11 +55,11 @@ def headroom(scenario, person: int | str = 0, protocol: Protocol | None = None, 
              models: GenericModels | None = None) -> dict:
     """Run the check (module docstring) on ``person`` of ``scenario`` (``facebench.data.Scenario``).
 
-    ``protocol``: default the card's (``Protocol.from_card``); ``models``: default the generic
-    models of the card's resolution on the CPU. Returns the figures, the settings and the verdict.
+    ``protocol``: default the card's (``Protocol.from_card``); ``models``: default the models the
+    card names (``GenericModels.for_card``) on the CPU. Returns the figures, the settings and the verdict.
     """
     protocol = protocol or Protocol.from_card(scenario.card)
-    models = models or GenericModels.load(scenario.card.data["resolution"])
+    models = models or GenericModels.for_card(scenario.card)
     person = str(person)
     sessions = scenario.sessions(person)
     anchors = person_anchors(models, scenario, person, protocol)
@@ -89,5 +89,5 @@ def headroom_on_card(card: str = "faceworld", person: int | str = 0, seed: int =
     and the generic models on ``device``."""
     scenario = load_scenario(card)
     protocol = replace(Protocol.from_card(scenario.card), **settings)
-    models = GenericModels.load(scenario.card.data["resolution"], device)
+    models = GenericModels.for_card(scenario.card, device)
     return headroom(scenario, person, protocol, seed, models)

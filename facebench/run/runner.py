@@ -26,6 +26,7 @@ included.
 from __future__ import annotations
 
 import copy
+import json
 import os
 import time
 from dataclasses import dataclass, field
@@ -39,7 +40,7 @@ from facebench.data import load_scenario
 from facebench.data.items import items_dataset
 from facebench.errors import FacebenchError
 from facebench.hooks import AdaptsModel, TimesSelection, storage_policies
-from facebench.models.generic import GenericModels, asset_sha256s
+from facebench.models.generic import GenericModels, card_backends, card_sha256s
 from facebench.protocol import Protocol
 from facebench.run import checkpoint
 from facebench.run.anchors import person_anchors
@@ -84,14 +85,16 @@ class RunSpec:
         return Path(out) / scenario_name / folder / f"person{self.person}-seed{self.seed}.json"
 
 
-_GENERIC: dict[tuple[int, str], GenericModels] = {}
+_GENERIC: dict[tuple, GenericModels] = {}
 
 
-def _generic_models(resolution: int, device: str) -> GenericModels:
-    """The generic models of ``resolution`` on ``device``, loaded once per process."""
-    if (resolution, device) not in _GENERIC:
-        _GENERIC[resolution, device] = GenericModels.load(resolution, device)
-    return _GENERIC[resolution, device]
+def _generic_models(card, device: str, hashes: dict[str, str]) -> GenericModels:
+    """The generic models ``card`` names (their sha256s ``hashes``) on ``device``, loaded once per
+    process for each resolution, device, sha256s and backends."""
+    key = (card.data["resolution"], device, json.dumps([hashes, card_backends(card)], sort_keys=True))
+    if key not in _GENERIC:
+        _GENERIC[key] = GenericModels.for_card(card, device)
+    return _GENERIC[key]
 
 
 def run(spec: RunSpec, out: str | Path = "runs", resume: bool = False, force: bool = False,
@@ -115,14 +118,13 @@ def run(spec: RunSpec, out: str | Path = "runs", resume: bool = False, force: bo
                        "FACEBENCH_GIT_COMMIT to the commit of the code it runs")
     protocol = Protocol.from_card(scenario.card)
     sessions = scenario.sessions(spec.person)
-    inputs = {"images_sha256": scenario.images_sha256(spec.person),
-              "models": asset_sha256s(scenario.card.data["resolution"])}
+    inputs = {"images_sha256": scenario.images_sha256(spec.person), "models": card_sha256s(scenario.card)}
     head = checkpoint.header(spec, card_sha256=scenario.card.sha256, protocol=protocol.record(), **inputs)
     ckpt = path.with_suffix(".ckpt")
     state = checkpoint.load(ckpt, head) if resume and ckpt.exists() else None
     before = state["seconds"]["elapsed_s"] if state else 0.0
 
-    models = _generic_models(scenario.card.data["resolution"], device)
+    models = _generic_models(scenario.card, device, inputs["models"])
     t0 = time.perf_counter()
     anchors = person_anchors(models, scenario, spec.person, protocol)
     anchors_s = state["seconds"]["anchors_s"] if state else time.perf_counter() - t0
@@ -167,7 +169,8 @@ def run(spec: RunSpec, out: str | Path = "runs", resume: bool = False, force: bo
     document = schema.make_result(spec=spec, kind=kind.name, scenario=scenario, protocol=protocol,
                                   matrices=evaluator.matrices, timing=timing, device=device,
                                   memory=kept_memory(plugins, kind.held(experiences)), seed_varies=seed_varies(plugins),
-                                  buffer_history_sha256=history.sha256, strategy_source=entry.source(), **inputs)
+                                  buffer_history_sha256=history.sha256, strategy_source=entry.source(),
+                                  backends=models.backends, **inputs)
     try:
         schema.write_result(path, document, overwrite=force)
     except FileExistsError:

@@ -72,7 +72,7 @@ def verify(path: str | Path, out: str | Path | None = None, device: str | None =
     """Rerun the run of the result file ``path`` (into ``out``, default a temporary folder) and
     compare (module docstring)."""
     from facebench.data import load_scenario
-    from facebench.models.generic import asset_sha256s
+    from facebench.models.generic import card_sha256s
     from facebench.protocol import Protocol
     from facebench.run.runner import RunSpec, run
 
@@ -88,7 +88,7 @@ def verify(path: str | Path, out: str | Path | None = None, device: str | None =
     _same_inputs(path, document, {
         "scenario.card_sha256": scenario.card.sha256,
         "protocol.sha256": Protocol.from_card(scenario.card).record()["sha256"],
-        "provenance.models": asset_sha256s(scenario.card.data["resolution"]),
+        "provenance.models": card_sha256s(scenario.card),
         "provenance.images_sha256": scenario.images_sha256(document["person"]),
     })
     spec = RunSpec(document["strategy"]["name"], document["strategy"]["params"], str(card), document["person"],
