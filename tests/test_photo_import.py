@@ -101,6 +101,7 @@ def test_the_written_folder_loads_through_its_card(imported):
     _, report = imported
     scenario = load_scenario(report.card)
     assert scenario.persons == ["eileen"]
+    assert scenario.card.data["models"]["identity"] in ("dlib", {"kind": "dlib"})  # real photos, a real identity
     assert scenario.counts() == {"eileen": [(2, 1), (2, 1)]}
     first, later = scenario.sessions("eileen")
     assert (first.name, later.name) == ("a-studio", "b-later")
@@ -247,3 +248,34 @@ def test_a_missing_extra_is_one_line_naming_the_install(monkeypatch):
     monkeypatch.setattr(importlib.util, "find_spec", lambda name: None)
     with pytest.raises(dlib_models.PhotosExtraMissing, match=r"face_recognition_models package: pip install 'facebench\[photos\]'"):
         dlib_models.model_file(dlib_models.LANDMARKS_FILE)
+
+
+def test_an_imported_folder_runs_with_dlib_scoring_identity(tmp_path, anchor_cache, monkeypatch, capsys):
+    """The issue's "done when": an import gives a card that `facebench run` accepts, identity by dlib;
+    a session of one test image is refused before any work (the synthesis scores need 2)."""
+    import yaml
+
+    monkeypatch.setenv("FACEBENCH_GIT_COMMIT", "test")
+
+    def imported_card(photos_per_session: int):
+        photos = tmp_path / f"photos{photos_per_session}"
+        for session in ("s1", "s2"):
+            for i in range(photos_per_session):
+                save(photos / f"p/{session}/{i}.png", ORIGINAL if i % 2 else ORIGINAL.crop((100, 20, 420, 360)))
+        report = import_photos(photos, tmp_path / f"aligned{photos_per_session}", resolution=64)
+        card = yaml.safe_load(report.card.read_text())
+        card["protocol"] = {"steps_per_session": 2, "joint_steps": 2, "anchor_steps": 2, "eval_steps": 2,
+                            "synthesis_samples": 2}
+        tiny = report.out / "tiny.yaml"  # beside the images: its root is "."
+        tiny.write_text(yaml.safe_dump(card))
+        return ["run", "--strategy", "naive", "--scenario", str(tiny), "--person", "p",
+                "--out", str(tmp_path / f"runs{photos_per_session}")]
+
+    assert main(imported_card(2)) == 2
+    assert "sessions s1, s2 of fewer than 2 test images" in capsys.readouterr().err
+    assert main(imported_card(4)) == 0
+    [path] = (tmp_path / "runs4").rglob("personp-seed0.json")
+    result = json.loads(path.read_text())
+    assert result["provenance"]["backends"]["identity"] == "dlib-resnet-v1"
+    matrix = result["scores"]["recon_identity"]["matrix"]
+    assert all(math.isfinite(v) for row in matrix for v in row if v is not None)

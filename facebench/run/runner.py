@@ -118,6 +118,7 @@ def run(spec: RunSpec, out: str | Path = "runs", resume: bool = False, force: bo
                        "FACEBENCH_GIT_COMMIT to the commit of the code it runs")
     protocol = Protocol.from_card(scenario.card)
     sessions = scenario.sessions(spec.person)
+    _scoreable(scenario, spec.person, sessions)
     inputs = {"images_sha256": scenario.images_sha256(spec.person), "models": card_sha256s(scenario.card)}
     head = checkpoint.header(spec, card_sha256=scenario.card.sha256, protocol=protocol.record(), **inputs)
     ckpt = path.with_suffix(".ckpt")
@@ -178,6 +179,15 @@ def run(spec: RunSpec, out: str | Path = "runs", resume: bool = False, force: bo
                        "(use --force to overwrite it)") from None
     ckpt.unlink(missing_ok=True)
     return path
+
+
+def _scoreable(scenario, person: str, sessions) -> None:
+    """Refuse, before any work, a person with a session of fewer than 2 test images: the synthesis
+    scores compare sets of samples (a Fréchet and a kernel distance need 2 of each)."""
+    short = [session.name for session in sessions if len(session.test.frames) < 2]
+    if short:
+        raise RunError(f"{scenario.name}, person {person}: session{'s' * (len(short) > 1)} {', '.join(short)} "
+                       "of fewer than 2 test images; the synthesis scores need at least 2 per session")
 
 
 def check_seed(seed: int) -> int:

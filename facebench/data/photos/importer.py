@@ -9,7 +9,10 @@ Output, DIR (the layout of a card's folder source, :class:`facebench.data.source
 - ``DIR/<person>/<session>/{train,test}/<photo name>.png``: each usable photo turned upright by its
   EXIF orientation, read as 8-bit RGB like the folder source reads photos, its one face found
   (:mod:`.faces`) and aligned the FFHQ way at R x R (:mod:`.align`);
-- ``DIR/<DIR name>.yaml``: a card of these images (``source: {kind: folder, root: .}``);
+- ``DIR/<DIR name>.yaml``: a card of these images (``source: {kind: folder, root: .}``) whose
+  identity scores come from dlib's face descriptor (``models: {identity: dlib}``: the photos
+  extra the import needs ships it; the other roles stay the card default's until the user names
+  their own, README "Bring your own models");
 - ``DIR/import-report.json``: the settings, every imported photo (its image, the detectors'
   score and confidence, its face square's side) and every photo left out, with its
   :data:`REASONS` entry and a detail.
@@ -194,7 +197,8 @@ def import_photos(photos: str | Path, out: str | Path, resolution: int = 64, tes
 
 def _card(resolution: int) -> dict:
     """The card of an imported folder at ``resolution``; an error if no card takes it."""
-    card = {"description": "", "resolution": resolution, "source": {"kind": "folder", "root": "."}}
+    card = {"description": "", "resolution": resolution, "source": {"kind": "folder", "root": "."},
+            "models": {"identity": "dlib"}}
     try:
         CardSchema.model_validate(card)
     except ValidationError as error:
