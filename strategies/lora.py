@@ -72,8 +72,11 @@ class LoRAPlugin(SupervisedPlugin):
         self.rank, self.alpha = rank, alpha
 
     def adapt_model(self, synthesis: nn.Module) -> None:
-        synthesis.requires_grad_(False)
         convs = [m for m in synthesis.modules() if isinstance(m, ModulatedConv)]
+        if not convs:  # e.g. a user's StyleGAN2 (its convolutions are another class): never train nothing
+            raise StrategyError(f"lora: adapts facebench's ModulatedConv layers, and this generator "
+                                f"({type(synthesis).__name__}) has none")
+        synthesis.requires_grad_(False)
         for conv in convs:
             if not parametrize.is_parametrized(conv, "weight"):
                 delta = LowRankDelta(conv.weight.shape, self.rank, self.alpha / self.rank).to(conv.weight.device)

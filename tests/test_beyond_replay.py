@@ -242,6 +242,13 @@ def test_lora_trains_only_the_adapters_and_starts_at_the_generic_generator():
     assert all(torch.equal(originals[k], frozen[k]) for k in frozen)
 
 
+def test_lora_refuses_a_generator_it_cannot_adapt_instead_of_training_nothing():
+    other = torch.nn.Sequential(torch.nn.Conv2d(3, 3, 3))  # e.g. a user's StyleGAN2: other convolution classes
+    with pytest.raises(StrategyError, match="lora: adapts facebench's ModulatedConv layers, and this generator "
+                                            r"\(Sequential\) has none"):
+        LoRAPlugin(rank=2, alpha=8.0).adapt_model(other)
+
+
 def test_lora_er_hull_combines_the_adapters_with_er_hulls_replay():
     plugins = get_strategy("lora-er-hull").plugins({"buffer_size": 3}, seed=0, replay_batch_size=2)
     assert isinstance(plugins[0], LoRAPlugin)
