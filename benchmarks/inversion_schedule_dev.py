@@ -37,15 +37,11 @@ from pathlib import Path
 
 import torch
 
-from facebench.data import load_scenario
-from facebench.data.items import items_dataset
-from facebench.models.generic import GenericModels
 from facebench.models.losses import reconstruction_loss
-from facebench.protocol import Protocol
-from facebench.run.anchors import person_anchors
 from facebench.seeding import seed_globals
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+from protocol_dev import dev_person  # noqa: E402
 from protocol_v2_dev import train  # noqa: E402
 
 CARD = "faceworld-dev"
@@ -106,12 +102,7 @@ def main() -> None:
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     started = time.perf_counter()
-    scenario = load_scenario(CARD)
-    protocol = Protocol.from_card(scenario.card)
-    models = GenericModels.load(scenario.card.data["resolution"])
-    sessions = scenario.sessions(args.person)
-    anchors = person_anchors(models, scenario, args.person, protocol)
-    own = [items_dataset(a, s.train.images, t) for t, (a, s) in enumerate(zip(anchors, sessions))]
+    scenario, protocol, models, sessions, own = dev_person(CARD, args.person)
     seed_globals(0)
     naive = copy.deepcopy(models.generator).requires_grad_(True)
     train(naive, models, own[:3], protocol, protocol.steps_per_session)

@@ -113,6 +113,18 @@ def distance(generator, models, images, protocol, steps) -> float:
         return float(models.perceptual(recon, images).mean())
 
 
+def dev_person(card: str, person: str, protocol=None):
+    """(scenario, protocol, generic models, sessions, per-session datasets of (anchor, image)) of
+    ``person`` of ``card``; ``protocol`` defaults to the card's."""
+    scenario = load_scenario(card)
+    protocol = protocol or Protocol.from_card(scenario.card)
+    models = GenericModels.load(scenario.card.data["resolution"])
+    sessions = scenario.sessions(person)
+    anchors = person_anchors(models, scenario, person, protocol)
+    own = [items_dataset(a, s.train.images, t) for t, (a, s) in enumerate(zip(anchors, sessions))]
+    return scenario, protocol, models, sessions, own
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--person", default="0")
@@ -121,12 +133,7 @@ def main() -> None:
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     started = time.perf_counter()
-    scenario = load_scenario(CARD)
-    protocol = Protocol.from_card(scenario.card)
-    models = GenericModels.load(scenario.card.data["resolution"])
-    sessions = scenario.sessions(args.person)
-    anchors = person_anchors(models, scenario, args.person, protocol)
-    own = [items_dataset(a, s.train.images, t) for t, (a, s) in enumerate(zip(anchors, sessions))]
+    scenario, protocol, models, sessions, own = dev_person(CARD, args.person)
     report = {"card": CARD, "card_sha256": scenario.card.sha256, "person": args.person, "protocol_v1": protocol.as_dict(),
               "threads": args.threads}
 
