@@ -435,7 +435,12 @@ def _add_run_commands(subparsers) -> None:
 
     parser = subparsers.add_parser("verify", help="rerun the run a result file describes and compare every score "
                                                   "with the file, within the protocol's tolerances")
-    parser.add_argument("result", metavar="RESULT", help="a result file (facebench.result/3, this protocol version)")
+    parser.add_argument("result", metavar="RESULT",
+                        help="a result file of this protocol version, or a board's folder with --sample")
+    parser.add_argument("--sample", type=positive_integer, default=None, metavar="N",
+                        help="RESULT is a folder: rerun N of its result files of this protocol version, drawn at random")
+    parser.add_argument("--sample-seed", type=int, default=0, metavar="S",
+                        help="the draw of --sample (default 0; the same seed draws the same files)")
     parser.add_argument("--out", default=None, help="folder for the rerun (default: a temporary folder)")
     parser.add_argument("--threads", type=positive_integer, default=None, help="torch CPU threads (default: torch's)")
     parser.add_argument("--device", type=device, default=None,
@@ -541,6 +546,12 @@ def _verify(args) -> int | None:
 
     if args.threads:
         torch.set_num_threads(args.threads)
+    if os.path.isdir(args.result) != (args.sample is not None):
+        raise FacebenchError(f"{args.result}: give a result file, or a folder with --sample N"
+                             if args.sample is None else f"{args.result}: --sample verifies a folder's files; "
+                                                         "this is not a folder")
+    if args.sample is not None:
+        return _verify_sample(args)
     console.print(f"rerunning the run of {args.result} ...", markup=False, soft_wrap=True)
     result = verify(args.result, out=args.out, device=args.device)
     table = style.table(f"{args.result} against its rerun {result.rerun}")
@@ -559,6 +570,36 @@ def _verify(args) -> int | None:
     console.print(Text(f"{failed} of {len(result.checks)} outside the tolerance", style="red") if failed else
                   Text(f"all {len(result.checks)} within the protocol's tolerances", style="green"))
     return 1 if failed else None
+
+
+def _verify_sample(args) -> int | None:
+    from facebench.run.verify import verify_sample
+
+    def announce(i: int, path) -> None:
+        console.print(f"[{i + 1}/{args.sample}] rerunning the run of {path} ...", markup=False, soft_wrap=True)
+
+    results = verify_sample(args.result, args.sample, seed=args.sample_seed, out=args.out, device=args.device,
+                            on_file=announce)
+    table = style.table(f"{args.sample} result files of {args.result} (draw {args.sample_seed}) against their reruns")
+    for column in ("file", "checks", "outside", "worst |difference| / tolerance", ""):
+        table.add_column(column, justify="left" if column in ("file", "") else "right")
+    for sampled in results:
+        name = os.path.relpath(sampled.path, args.result)
+        if sampled.verification is None:
+            table.add_row(name, "-", "-", "-", Text("NOT RERUN", style="red"))
+            continue
+        checks = sampled.verification.checks
+        worst = max(check.difference / check.tolerance for check in checks)
+        table.add_row(name, str(len(checks)), str(sum(not check.passes for check in checks)), f"{worst:.2f}",
+                      Text("ok", style="green") if sampled.passes else Text("OUTSIDE", style="red"))
+    console.print(table)
+    for sampled in results:
+        if sampled.error:
+            console.print(f"not rerun: {sampled.error}", markup=False, soft_wrap=True)
+    passed = sum(sampled.passes for sampled in results)
+    console.print(Text(f"{passed} of {len(results)} files within the protocol's tolerances",
+                       style="green" if passed == len(results) else "red"))
+    return 0 if passed == len(results) else 1
 
 
 def _number(value) -> str:

@@ -64,3 +64,42 @@ def test_an_invalid_file_is_refused_with_its_problem(tmp_path):
     path.write_text("{}")
     with pytest.raises(verifying.VerifyError, match=r"bad.json: not a valid result file"):
         verifying.verify(path)
+
+
+def _board_of(result: Path, folder: Path) -> Path:
+    """A folder with the run's file, a copy whose photos differ here, and a protocol-1 file."""
+    (folder / "naive").mkdir(parents=True)
+    (folder / "naive" / "person0-seed0.json").write_text(result.read_text())
+    other = json.loads(result.read_text())
+    other["provenance"]["images_sha256"] = "0" * 64
+    (folder / "naive" / "person0-seed1.json").write_text(json.dumps(other))
+    old = fake_results.result()
+    old["protocol"]["version"] = 1
+    (folder / "old").mkdir()
+    (folder / "old" / "person0-seed0.json").write_text(json.dumps(old))
+    return folder
+
+
+def test_a_sample_draws_only_files_of_this_protocol_version_and_the_same_seed_draws_the_same(result, tmp_path):
+    board = _board_of(result, tmp_path / "board")
+    drawn = verifying.sample(board, 2, seed=3)
+    assert sorted(p.parent.name for p in drawn) == ["naive", "naive"]
+    assert verifying.sample(board, 1, seed=5) == verifying.sample(board, 1, seed=5)
+    with pytest.raises(verifying.VerifyError, match=r"2 result files of protocol version 2 under it, fewer than the 3"):
+        verifying.sample(board, 3)
+
+
+def test_verify_sample_reruns_each_drawn_file_and_reports_one_that_cannot_be_rerun(result, tmp_path, capsys):
+    board = _board_of(result, tmp_path / "board")
+    assert main(["verify", str(board), "--sample", "2", "--out", str(tmp_path / "out")]) == 1
+    out = capsys.readouterr().out
+    assert "[1/2] rerunning" in out and "[2/2] rerunning" in out
+    assert "NOT RERUN" in out and "images_sha256" in out
+    assert "1 of 2 files within the protocol's tolerances" in out
+
+
+def test_verify_refuses_a_folder_without_sample_and_a_file_with_it(result, tmp_path, capsys):
+    assert main(["verify", str(tmp_path)]) == 2
+    assert "give a result file, or a folder with --sample N" in capsys.readouterr().err
+    assert main(["verify", str(result), "--sample", "2"]) == 2
+    assert "this is not a folder" in capsys.readouterr().err

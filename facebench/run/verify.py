@@ -9,6 +9,12 @@ the protocol hash, the generic models' and the images' hashes) before starting o
 default the file's own kind of device), and compares every summary (AIP, forgetting, final
 average) of every score: a difference |rerun - file| within ``facebench.protocol.TOLERANCES``
 (absolute, in the score's units) passes.
+
+``verify_sample(folder, n, seed)`` verifies a board: it draws ``n`` of the folder's result files
+of this protocol version at random (``numpy.random.default_rng(seed)``, without replacement, so
+the same seed draws the same files), reruns each as above, and returns one :class:`Sampled` per
+drawn file: its :class:`Verification`, or the reason it could not be rerun (a file whose inputs
+differ here is reported and the others still run).
 """
 
 from __future__ import annotations
@@ -19,7 +25,9 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from facebench.board.load import ENVIRONMENT, read
+import numpy as np
+
+from facebench.board.load import ENVIRONMENT, read, result_files
 from facebench.board.schema import describe, validate
 from facebench.errors import FacebenchError
 from facebench.protocol import SCORES, TOLERANCES, VERSION, VERSIONS
@@ -66,6 +74,56 @@ class Verification:
     @property
     def passes(self) -> bool:
         return all(check.passes for check in self.checks)
+
+
+@dataclass(frozen=True)
+class Sampled:
+    """One drawn file of :func:`verify_sample`: its verification, or why it could not be rerun."""
+
+    path: Path
+    verification: Verification | None
+    error: str | None = None
+
+    @property
+    def passes(self) -> bool:
+        return self.verification is not None and self.verification.passes
+
+
+def sample(folder: str | Path, n: int, seed: int = 0) -> list[Path]:
+    """``n`` result files of this protocol version under ``folder``, drawn at random without
+    replacement by ``seed`` (module docstring), in path order; ``VerifyError`` when the folder has
+    fewer than ``n`` such files."""
+    candidates = [path for path in result_files(folder) if _version(path) == VERSION]
+    if len(candidates) < n:
+        raise VerifyError(f"{folder}: {len(candidates)} result files of protocol version {VERSION} under it, "
+                          f"fewer than the {n} to draw")
+    drawn = np.random.default_rng(seed).choice(len(candidates), size=n, replace=False)
+    return [candidates[i] for i in sorted(drawn)]
+
+
+def verify_sample(folder: str | Path, n: int, seed: int = 0, out: str | Path | None = None,
+                  device: str | None = None, progress=None, on_file=None) -> list[Sampled]:
+    """Verify ``n`` random result files of ``folder`` (module docstring), each rerun into its own
+    folder under ``out``; ``on_file(i, path)`` is called before the i-th rerun (from 0)."""
+    out = Path(out or tempfile.mkdtemp(prefix="facebench-verify-"))
+    results = []
+    for i, path in enumerate(sample(folder, n, seed)):
+        if on_file:
+            on_file(i, path)
+        try:
+            results.append(Sampled(path, verify(path, out=out / f"{i}", device=device, progress=progress)))
+        except VerifyError as error:
+            results.append(Sampled(path, None, str(error)))
+    return results
+
+
+def _version(path: Path) -> int | None:
+    """The protocol version a result file records; None when it cannot be read."""
+    document, unreadable = read(path)
+    try:
+        return None if unreadable else document["protocol"]["version"]
+    except (KeyError, TypeError):
+        return None
 
 
 def verify(path: str | Path, out: str | Path | None = None, device: str | None = None, progress=None) -> Verification:
