@@ -3,9 +3,11 @@ prints them; and the cheap start of the command (no torch, no Avalanche where no
 
 import io
 import json
+import re
 import subprocess
 import sys
 
+import pytest
 from rich.console import Console
 
 import fake_results
@@ -44,11 +46,42 @@ def test_the_eta_counts_only_the_sessions_this_process_trained(monkeypatch):
     now = [100.0]
     monkeypatch.setattr(progress.time, "perf_counter", lambda: now[0])
     clock = progress.SessionClock()
-    assert clock.session(2, 10) == "session 2/10 done (from the checkpoint), 0s elapsed"
+    assert clock.session(2, 10) == "session 2/10 done (from the checkpoint), 0s elapsed" and clock.timing is None
     now[0] = 130.0  # 30 s of anchors: not in the ETA
-    clock.training(2)
+    clock.training(2)  # the first step
+    now[0] = 150.0
+    clock.training(2)  # the last step: 20 s of training, then 40 s evaluating sessions 0..2
     now[0] = 190.0
-    assert clock.session(3, 10) == "session 3/10 done, 1m30s elapsed, ETA 7m00s"
+    # train 20 s, evaluate 40 / 3 s; sessions 3..9 left: 7 x 20 + (4 + ... + 10) x 40 / 3 = 793 s
+    assert clock.session(3, 10) == "session 3/10 done, 1m30s elapsed, ETA 13m13s" and clock.timing == (20.0, 40.0)
+
+
+def seconds(text: str) -> float:
+    """The seconds of an 'ETA 51m20s' (``progress.duration``)."""
+    parts = re.fullmatch(r"ETA (?:(\d+)h)?(?:(\d+)m)?(?:(\d+)s)?", text).groups()
+    return sum(int(part or 0) * unit for part, unit in zip(parts, (3600, 60, 1)))
+
+
+@pytest.mark.parametrize("train", [0.0, 20.0])
+def test_the_eta_weighs_each_session_by_the_sessions_it_evaluates(monkeypatch, train):
+    """Session t trains for ``train`` s (4 steps) and evaluates sessions 0..t for 60 s each: after
+    3 of 10 sessions the ETA is within 3% of the 7 x train + (4 + ... + 10) x 60 s left, where
+    equal parts say a third of it; a sweep of two such runs side by side, the same."""
+    now = [0.0]
+    monkeypatch.setattr(progress.time, "perf_counter", lambda: now[0])
+    truth = 7 * train + 49 * 60
+    clock, count = progress.SessionClock(), progress.SessionCount([10, 10])
+    for t in range(3):
+        for _ in range(4):
+            now[0] += train / 4
+            clock.training(t)
+        now[0] += (t + 1) * 60
+        line = clock.session(t + 1, 10)
+        for run in (0, 1):  # two runs in parallel, timed alike
+            count.session(run, t + 1, 10, clock.timing)
+    ours, equal = seconds(line.rsplit(", ", 1)[1]), seconds(progress.eta(now[0], 3, 10))
+    assert abs(ours - truth) < 0.03 * truth and abs(equal - truth) > 0.5 * truth
+    assert abs(seconds(count.eta()) - truth) < 0.03 * truth
 
 
 def test_run_prints_a_line_per_event_to_a_log(tmp_path, monkeypatch, capsys):

@@ -11,15 +11,19 @@ Each sweep's driver is a fresh process (this file run as a script, :func:`drive`
 inside the test session would depend on the tests before it.
 
 A sweep of two fake runs (each waits until both started, so with one CPU per node they run on
-both nodes) reports its sessions to the driver and ships a working directory; a driver whose
-code differs from the nodes' is refused; one real tiny run records its device and computes
-its anchors in the cluster's cache.
+both nodes) reports its sessions to the driver and ships a working directory that holds the
+driver's strategies/, one of them a strategy the nodes' checkout lacks; a driver whose code
+differs from the nodes' is refused; one real tiny run records its device and computes its
+anchors in the cluster's cache.
 """
 
 import contextlib
+import importlib.util
+import inspect
 import json
 import os
 import re
+import shutil
 import signal
 import socket
 import subprocess
@@ -32,6 +36,7 @@ from rich.console import Console
 
 from facebench import registry
 from facebench.board import schema
+from facebench.run import ray_executor
 from facebench.run import sweep as sweeps
 from facebench.run.runner import RunSpec
 from facebench.run.sweep import SweepError, grid, sweep
@@ -39,6 +44,8 @@ from facebench.run.sweep import SweepError, grid, sweep
 ray = pytest.importorskip("ray", reason="Ray is an optional extra: pip install 'facebench[ray]'")
 pytestmark = pytest.mark.slow  # starts a cluster: tens of seconds
 QUICK = "faceworld-quick"
+STRATEGIES = importlib.util.find_spec("facebench.strategies").submodule_search_locations[0]
+"""The checkout's strategies/, found without importing it: a driver imports it from its shipped copy."""
 
 
 def free_port() -> int:
@@ -101,6 +108,21 @@ def spec(person: str) -> RunSpec:
     return RunSpec("er-rand", {"buffer_size": 3}, QUICK, person, 0)
 
 
+SHIPPED = RunSpec("shipped-only", {}, QUICK, "1", 0)
+"""A run of a strategy only the driver's (shipped) strategies/ holds."""
+
+
+def shipped_checkout(folder: Path) -> None:
+    """``folder`` as a checkout's working directory to ship: a marker file, and a copy of the
+    checkout's strategies/ with one more strategy, ``shipped-only``."""
+    folder.mkdir()
+    (folder / "shipped.txt").write_text("on every node")
+    shutil.copytree(STRATEGIES, folder / "strategies", ignore=shutil.ignore_patterns("__pycache__"))
+    (folder / "strategies" / "shipped_only.py").write_text(
+        'from facebench.registry import register_strategy\n\n\n@register_strategy("shipped-only")\n'
+        'def shipped_only():\n    """Naive fine-tuning, only in the shipped strategies/."""\n    return []\n')
+
+
 def fake_run(spec, out, resume=False, force=False, progress=None, device=None):
     """A run of three sessions, each reported through ``progress``, once both runs of the sweep
     started (a marker file each beside ``out``); its result file says where and how it ran."""
@@ -120,21 +142,31 @@ def fake_run(spec, out, resume=False, force=False, progress=None, device=None):
     path.write_text(json.dumps({
         "node": ray.get_runtime_context().get_node_id(), "cache": os.environ.get("FACEBENCH_CACHE"),
         "device": device, "threads": torch.get_num_threads(), "resume": resume,
-        "shipped": Path("shipped.txt").exists()}))  # the working directory: the shipped folder
+        "shipped": Path("shipped.txt").exists(),  # the working directory: the shipped folder
+        "strategy": inspect.getsourcefile(registry.get_strategy(spec.strategy).target),
+        "commit": schema.git_commit()}))
     return path
 
 
 def drive(case: str, address: str, out: str) -> None:
-    """A sweep's driver (in a fresh process): ``case`` "fake" (the two fake runs, shipping
-    ``out``/shipped), "other-code" (the fake run of person 0, from a driver whose er-rand
-    source differs) or "real" (one real run). Prints the sweep's lines, then its outcome as
-    JSON on the last line (finished files, errors, or the error that stopped it)."""
+    """A sweep's driver (in a fresh process): ``case`` "fake" (two fake runs, er-rand and
+    shipped-only, shipping ``out``/shipped, whose strategies/ the driver imports its strategies
+    from), "other-code" (the fake run of person 0, from a driver whose er-rand source
+    differs) or "real" (one real run). Prints the sweep's lines, then its outcome as JSON on
+    the last line (finished files, errors, or the error that stopped it)."""
     options = {"executor": "ray", "address": address, "device": "cpu", "console": Console(file=sys.stdout, width=250)}
     if case == "fake":
-        specs, options = [spec("0"), spec("1")], {**options, "run": fake_run, "working_dir": Path(out) / "shipped"}
+        ray_executor.use_strategies_from(Path(out) / "shipped" / "strategies")
+        specs, options = [spec("0"), SHIPPED], {**options, "run": fake_run, "working_dir": Path(out) / "shipped"}
     elif case == "other-code":
-        mine = sweeps.code_version()
-        sweeps.code_version = lambda: {**mine, "strategies": {**mine["strategies"], "er-rand": "0" * 64}}
+        mine = ray_executor.code_version
+
+        def other(strategies):
+            version = mine(strategies)
+            changed = {**version["strategies"]["er-rand"], "sha256": "0" * 64}
+            return {**version, "strategies": {**version["strategies"], "er-rand": changed}}
+
+        ray_executor.code_version = other
         specs, options = [spec("0")], {**options, "run": fake_run}
     else:
         specs = grid(QUICK, ["er-rand"], [3], ["0"], [0])
@@ -157,8 +189,7 @@ def driven(case: str, cluster: dict, out: Path) -> tuple[list[str], dict]:
 
 
 def test_a_sweep_runs_on_both_nodes_and_the_driver_shows_their_sessions(cluster, tmp_path):
-    (tmp_path / "shipped").mkdir()
-    (tmp_path / "shipped" / "shipped.txt").write_text("on every node")
+    shipped_checkout(tmp_path / "shipped")
     lines, outcome = driven("fake", cluster, tmp_path)
     assert outcome["failed"] == [] and len(outcome["finished"]) == 2
     records = [json.loads(Path(path).read_text()) for path in outcome["finished"]]
@@ -166,12 +197,18 @@ def test_a_sweep_runs_on_both_nodes_and_the_driver_shows_their_sessions(cluster,
     assert all(record["cache"] == str(cluster["cache"]) for record in records)  # as `ray start` was given it
     assert all(record["device"] == "cpu" and record["threads"] == 1 and record["resume"] for record in records)
     assert all(record["shipped"] for record in records)
+    # both nodes import the strategies from their copy of the shipped strategies/, shipped-only included, and
+    # record the driver's commit: they run the driver's checkout
+    assert sorted(Path(record["strategy"]).name for record in records) == ["er_rand.py", "shipped_only.py"]
+    assert not any(record["strategy"].startswith((str(tmp_path), STRATEGIES))
+                   for record in records)
+    assert all(record["commit"] == schema.git_commit() for record in records)
     assert lines[0] == (f"sweep: 2 runs to do (0 to resume), 0 already done; Ray at {cluster['address']}, 1 CPU "
                         f"per run, shipping {tmp_path / 'shipped'}; device cpu")
-    for person in ("0", "1"):  # every session of both tasks, on the driver, before its run's line
-        mine = [line for line in lines if line.startswith(f"  er-rand buffer_size=3, person {person}, seed 0: ")]
+    for run in (spec("0"), SHIPPED):  # every session of both tasks, on the driver, before its run's line
+        mine = [line for line in lines if line.startswith(f"  {sweeps.label(run)}: ")]
         assert [line.split(": ")[1].split(",")[0] for line in mine] == [f"session {n}/3 done" for n in (1, 2, 3)]
-        ended = next(i for i, line in enumerate(lines) if f"person {person}, seed 0: finished" in line)
+        ended = next(i for i, line in enumerate(lines) if f"{sweeps.label(run)}: finished" in line)
         assert lines.index(mine[-1]) < ended
     assert "(0 already done, 2 finished, 0 failed), sessions 6/6, " in lines[-2]
 
@@ -181,7 +218,7 @@ def test_a_node_that_runs_other_code_than_the_driver_stops_the_sweep(cluster, tm
     _, outcome = driven("other-code", cluster, tmp_path)
     source = registry.get_strategy("er-rand").source()["sha256"]
     assert re.fullmatch(rf"node \S+ \(.+, Ray node \w{{12}}\) runs other code than the driver: strategy er-rand: "
-                        rf"source {source[:12]} on the node, 000000000000 on the driver\. .*the sweep stopped.*",
+                        rf"sha256 {source[:12]} on the node, 000000000000 on the driver\. .*the sweep stopped.*",
                         outcome["stopped"])
     assert not sweeps.result_path(spec("0"), tmp_path / "runs").exists()
 

@@ -102,13 +102,13 @@ def test_local_sweep_skips_resumes_and_reports_failures_in_real_processes(tmp_pa
 
 def test_a_result_that_a_ray_node_wrote_elsewhere_is_copied_under_out(tmp_path):
     document = fake_results.result()
-    outcome = sweeps._collected(spec(), str(tmp_path), "/on/another/node/person0-seed0.json", json.dumps(document), 2.5)
+    outcome = sweeps.collected(spec(), str(tmp_path), "/on/another/node/person0-seed0.json", json.dumps(document), 2.5)
     assert outcome.path == result_path(spec(), tmp_path) and json.loads(outcome.path.read_text()) == document
 
 
 def test_a_node_result_that_is_not_a_valid_result_file_is_refused(tmp_path):
     with pytest.raises(ResultError, match="schema"):
-        sweeps._collected(spec(), str(tmp_path), "/on/another/node/person0-seed0.json", '{"a": 1}', 2.5)
+        sweeps.collected(spec(), str(tmp_path), "/on/another/node/person0-seed0.json", '{"a": 1}', 2.5)
     assert not result_path(spec(), tmp_path).exists()
 
 
@@ -164,7 +164,8 @@ def test_sweep_command_runs_the_grid_and_reports_failures(tmp_path, monkeypatch,
 
 def test_a_sweep_to_a_log_prints_a_line_per_finished_run(tmp_path, monkeypatch):
     def fake_local(pending, out, run, on_session, **options):
-        on_session((0, 1, 3, True, "  er-rand buffer_size=3, person 0, seed 0: session 1/3 done, 1s elapsed, ETA 2s"))
+        on_session((0, 1, 3, (0.5, 0.5), "  er-rand buffer_size=3, person 0, seed 0: session 1/3 done, 1s elapsed, "
+                                           "ETA 2s"))
         yield sweeps.Outcome(pending[0], tmp_path / "a.json", None, 130.0)
         yield sweeps.Outcome(pending[1], None, "RuntimeError: no", None)
 
@@ -190,12 +191,13 @@ def test_a_worker_reports_each_finished_session_as_an_event():
     progress("train", 1, 50)
     progress("session", 2, 10)
     restored, trained = events.get_nowait(), events.get_nowait()
-    assert restored[:4] == (4, 1, 10, False) and trained[:4] == (4, 2, 10, True)
+    assert restored[:4] == (4, 1, 10, None)  # no timing: not trained here
+    assert trained[:3] == (4, 2, 10) and len(trained[3]) == 2 and min(trained[3]) >= 0  # (training, evaluation) s
     assert trained[4].startswith("  er-rand buffer_size=3, person 2, seed 0: session 2/10 done, ")
     seen = []
     events.put("an event")
-    sweeps._drain(events, seen.append)
-    sweeps._drain(None, seen.append)
+    sweeps.drain(events, seen.append)
+    sweeps.drain(None, seen.append)
     assert seen == ["an event"] and events.empty()
 
 
@@ -246,11 +248,12 @@ def test_a_sweep_counts_sessions_with_an_eta_from_those_it_trained(monkeypatch):
     monkeypatch.setattr(progress.time, "perf_counter", lambda: now[0])
     count = progress.SessionCount([3, 3, 3])
     assert (str(count), count.eta()) == ("sessions 0/9", "ETA ?")
-    count.session(0, 2, 3, trained=False)  # restored from a checkpoint: done, not trained
+    count.session(0, 2, 3, timing=None)  # restored from a checkpoint: done, not trained
     now[0] = 60.0
-    count.session(0, 3, 3, trained=True)
-    count.session(1, 1, 1, trained=True)  # a joint run: one session, not three
-    assert (str(count), count.eta()) == ("sessions 4/7", "ETA 1m30s")  # 2 trained in 60 s, 3 to go
+    count.session(0, 3, 3, timing=(10.0, 30.0))  # session 2: 10 s of training, 3 evaluations in 30 s
+    count.session(1, 1, 1, timing=(10.0, 10.0))  # a joint run: one session, not three
+    # train 10 s, evaluate 40 / 4 = 10 s: the 2 sessions trained cost 20 + 40 s in 60 s, run 2's 3 cost 30 + 60 s
+    assert (str(count), count.eta()) == ("sessions 4/7", "ETA 1m30s")
     count.ended(2, finished=False)  # failed before its first session: nothing more to train
     count.ended(0, finished=True)
     assert str(count) == "sessions 4/4" and count.eta() == "ETA 0s"
@@ -260,7 +263,7 @@ def test_the_sweep_bar_counts_sessions_with_an_eta(tmp_path, monkeypatch):
     def fake_local(pending, out, run, on_session, **options):
         for index, spec_ in enumerate(pending):
             for done in (1, 2, 3):
-                on_session((index, done, 3, True, f"  {sweeps.label(spec_)}: session {done}/3 done"))
+                on_session((index, done, 3, (1.0, 1.0), f"  {sweeps.label(spec_)}: session {done}/3 done"))
             yield sweeps.Outcome(spec_, tmp_path / f"{index}.json", None, 1.0)
 
     monkeypatch.setattr(sweeps, "_local", fake_local)
@@ -276,21 +279,3 @@ def test_the_sweep_bar_counts_sessions_with_an_eta(tmp_path, monkeypatch):
 def test_the_expected_sessions_are_the_persons():
     assert sweeps.expected_sessions(spec(person="1")) == 3
     assert sweeps.expected_sessions(spec(person="9")) == 0  # no such person: the run fails
-
-
-def test_code_differences_name_each_difference():
-    driver = {"facebench": "0.1.0", "git_commit": "abc", "sources": "s", "strategies": {"a": "1" * 64, "b": "2" * 64}}
-    assert sweeps.code_difference(driver, dict(driver)) is None
-    node = {"facebench": "0.2.0", "git_commit": "abc-dirty", "sources": "t",
-            "strategies": {"a": "3" * 64, "c": "4" * 64}}
-    assert sweeps.code_difference(driver, node) == (
-        "facebench 0.2.0 on the node, 0.1.0 on the driver; git_commit abc-dirty on the node, abc on the driver; "
-        "facebench's source files differ; strategy a: source 333333333333 on the node, 111111111111 on the driver; "
-        "strategy b missing on the node; strategy c only on the node")
-
-
-def test_the_code_version_names_every_strategy_and_facebenchs_sources():
-    version = sweeps.code_version()
-    assert version["facebench"] == registry.importlib.metadata.version("facebench")
-    assert version["strategies"]["er-rand"] == registry.get_strategy("er-rand").source()["sha256"]
-    assert len(version["sources"]) == 64 and version == sweeps.code_version()

@@ -11,21 +11,21 @@ jobs x threads <= ``os.cpu_count()``, whatever the device. By default jobs = the
 threads = cores // jobs: the thread count does not depend on how many runs are left, so a
 run's numbers do not either.
 
-Ray executor: every run is a Ray task that asks for ``threads`` CPUs (default 1) on the cluster
-at ``address`` (a local Ray instance when none is given), and no GPU: Ray places tasks by CPUs,
-and every task on a node sees that node's GPUs. Each task first compares the code it runs with
-the driver's (:func:`code_version`); a node whose code differs stops the sweep with an error
-naming the node and the difference (:func:`code_difference`), before it runs anything. A task
-returns its result file's content and the driver writes it under ``out`` if the task's node
-wrote it elsewhere, so nodes need no shared filesystem (checkpoints of interrupted runs stay on
-the node that made them). ``working_dir``: a folder Ray ships to every node as the tasks'
-working directory, first on their Python path (``runtime_env``).
+Ray executor (``facebench.run.ray_executor``): every run is a Ray task that asks for
+``threads`` CPUs (default 1) on the cluster at ``address`` (a local Ray instance when none is
+given), after checking that its node runs the driver's code; ``working_dir``: a folder Ray ships
+to every node.
 
 Progress. Each run reports its finished sessions to the driver (through a queue of a manager
 process locally, a Ray queue actor on Ray), which passes them on while it waits for the runs,
 every :data:`POLL_S` seconds and before a run's end, and shows them with the finished runs: a
 line per event when the console is not a terminal, else one bar of the sweep's sessions with
-an ETA (``facebench.progress``).
+an ETA that weighs each session by its cost (``facebench.progress``).
+
+An executor is a callable ``(pending, out, run, device=, on_session=)`` that starts the pending
+specs' runs and yields each one's :class:`Outcome` as it ends (``on_session``: None, or what
+takes each session event); :func:`_local`, with its processes and threads bound, and
+``facebench.run.ray_executor.RayExecutor``.
 
 A run that fails is reported at the end with its error; the others go on.
 """
@@ -33,17 +33,15 @@ A run that fails is reported at the end with its error; the others go on.
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import json
 import multiprocessing
 import os
 import queue
-import socket
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from dataclasses import dataclass, field
-from functools import lru_cache
+from functools import lru_cache, partial
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -54,16 +52,9 @@ from facebench.progress import Lines, SessionClock, SessionCount, SweepBar, dura
 if TYPE_CHECKING:
     from facebench.run.runner import RunSpec
 
-RAY_MISSING = "--executor ray needs Ray, an optional extra: pip install 'facebench[ray]'"
-
-
 class SweepError(FacebenchError):
     """A sweep that cannot start or go on: a bad grid, too many threads, no Ray, a node whose code
     differs from the driver's."""
-
-
-class CodeMismatch(SweepError):
-    """A Ray task's node runs other code than the driver (:func:`code_difference`)."""
 
 
 def grid(scenario: str, strategies: list[str], buffer_sizes: list[int], persons: list[str] | str = "all",
@@ -179,22 +170,21 @@ def sweep(specs: list[RunSpec], out: str | Path, executor: str = "local", jobs: 
 
             check_device(device)
         jobs, threads = local_slots(jobs, threads)
-        start, where = _local, f"{jobs} process{'es' * (jobs != 1)} x {threads} thread{'s' * (threads != 1)}"
+        start = partial(_local, jobs=jobs, threads=threads)
+        where = f"{jobs} process{'es' * (jobs != 1)} x {threads} thread{'s' * (threads != 1)}"
     elif executor == "ray":
-        threads = threads or 1
-        if working_dir is not None and not Path(working_dir).is_dir():
-            raise SweepError(f"--ray-working-dir {working_dir}: no such folder")
-        start = _ray
-        where = (f"Ray at {address or 'a local instance'}, {threads} CPU{'s' * (threads != 1)} per run"
-                 + (f", shipping {working_dir}" if working_dir else ""))
+        from facebench.run.ray_executor import RayExecutor  # it imports this module's pieces
+
+        start = RayExecutor(address, threads or 1, working_dir)
+        where = start.where
     else:
         raise SweepError(f"unknown executor '{executor}' (local or ray)")
     monitor = _Monitor(console, report, pending)
     monitor.say(f"sweep: {len(pending)} run{'s' * (len(pending) != 1)} to do ({len(report.resumed)} to resume), "
                 f"{len(report.skipped)} already done; {where}" + (f"; device {device}" if device else ""))
     with monitor.bar:
-        for outcome in start(pending, str(out), run, jobs=jobs, threads=threads, device=device, address=address,
-                             working_dir=working_dir, on_session=monitor.session if console is not None else None):
+        for outcome in start(pending, str(out), run, device=device,
+                             on_session=monitor.session if console is not None else None):
             monitor.ended(outcome)
     report.seconds = monitor.count.elapsed()
     monitor.say(f"sweep done: {len(report.finished)} finished, {len(report.failed)} failed, {len(report.skipped)} "
@@ -209,9 +199,10 @@ def label(spec: RunSpec) -> str:
 
 def _session_events(events, index: int, spec: RunSpec) -> Callable:
     """A run's ``progress`` callback that puts a session event on ``events`` for each finished
-    session: the tuple (index, sessions done, total, whether this process trained them (else
-    restored from a checkpoint), the line that says so). A tuple: the queue's own process
-    reads it without importing facebench."""
+    session: the tuple (index, sessions done, total, (training, evaluation) seconds of the
+    session if this process trained it, else None (restored from a checkpoint), the line that
+    says so: ``SessionClock``). A tuple: the queue's own process reads it without importing
+    facebench."""
     clock, sessions, line = SessionClock(), {"done": 0}, label(spec)
 
     def progress(stage, done, total):
@@ -219,7 +210,8 @@ def _session_events(events, index: int, spec: RunSpec) -> Callable:
             clock.training(sessions["done"])
         elif stage == "session":
             sessions["done"] = done
-            events.put((index, done, total, clock.trained, f"  {line}: {clock.session(done, total)}"))
+            said = clock.session(done, total)
+            events.put((index, done, total, clock.timing, f"  {line}: {said}"))
 
     return progress
 
@@ -240,8 +232,8 @@ class _Monitor:
         return f"{len(report.skipped)} already done, {len(report.finished)} finished, {len(report.failed)} failed"
 
     def session(self, event: tuple) -> None:
-        index, done, total, trained, line = event
-        self.count.session(index, done, total, trained)
+        index, done, total, timing, line = event
+        self.count.session(index, done, total, timing)
         self.bar.update()
         self.say(line)
 
@@ -266,7 +258,9 @@ def local_slots(jobs: int | None, threads: int | None) -> tuple[int, int]:
     return jobs, threads
 
 
-def _local(pending, out, run, jobs, threads, device, address, working_dir, on_session):
+def _local(pending: list[RunSpec], out: str, run: Callable, device: str | None, on_session: Callable | None,
+           jobs: int, threads: int) -> Iterator[Outcome]:
+    """The local executor: the runs in ``jobs`` spawned processes of ``threads`` torch threads."""
     if not pending:
         return
     context = multiprocessing.get_context("spawn")
@@ -280,12 +274,12 @@ def _local(pending, out, run, jobs, threads, device, address, working_dir, on_se
         try:
             while waiting:
                 done, waiting = wait(waiting, timeout=POLL_S, return_when=FIRST_COMPLETED)
-                _drain(events, on_session)
+                drain(events, on_session)
                 for future in done:
                     try:
-                        yield _collected(futures[future], out, *future.result())
+                        yield collected(futures[future], out, *future.result())
                     except Exception as error:  # noqa: BLE001 - any failure of one run is reported, the others go on
-                        yield Outcome(futures[future], None, _describe(error), None)
+                        yield Outcome(futures[future], None, describe(error), None)
         except BaseException:
             pool.shutdown(wait=False, cancel_futures=True)
             raise
@@ -295,7 +289,7 @@ POLL_S = 0.5
 """How often (seconds) an executor passes its runs' session events on while it waits for them."""
 
 
-def _drain(events, on_session: Callable | None) -> None:
+def drain(events, on_session: Callable | None) -> None:
     """Pass every event waiting on ``events`` to ``on_session`` (nothing without a queue).
     Called before a finished run is reported: its events, put before it returned, come first."""
     if events is None:
@@ -308,115 +302,7 @@ def _drain(events, on_session: Callable | None) -> None:
         on_session(event)
 
 
-def _ray(pending, out, run, jobs, threads, device, address, working_dir, on_session):
-    try:
-        import ray
-    except ImportError:
-        raise SweepError(RAY_MISSING) from None
-    if not pending:
-        return
-    with contextlib.ExitStack() as stack:
-        _start_ray(ray, address, working_dir)
-        stack.callback(ray.shutdown)
-        events = None
-        if on_session is not None:  # the tasks' session events, through a queue actor (it takes no CPU)
-            from ray.util.queue import Queue
-
-            events = Queue(actor_options={"num_cpus": 0})
-        driver = code_version()
-        task = ray.remote(num_cpus=threads, max_retries=0)(_ray_task)
-        refs = {task.remote(driver, run, spec, out, threads, device, events, index): spec
-                for index, spec in enumerate(pending)}
-        while refs:
-            ready, _ = ray.wait(list(refs), num_returns=1, timeout=POLL_S)
-            _drain(events, on_session)
-            for ref in ready:
-                spec = refs.pop(ref)
-                try:
-                    yield _collected(spec, out, *ray.get(ref))
-                except ray.exceptions.RayTaskError as error:
-                    if isinstance(error.cause, CodeMismatch):
-                        raise SweepError(f"{error.cause}; the sweep stopped (the runs finished so far are kept: "
-                                         "the same command resumes it)") from None
-                    yield Outcome(spec, None, _describe(error.cause), None)
-                except Exception as error:  # noqa: BLE001 - a lost task or a bad result is reported, the others go on
-                    yield Outcome(spec, None, _describe(error), None)
-
-
-def _start_ray(ray, address: str | None, working_dir: str | Path | None) -> None:
-    """``ray.init`` at ``address``, quietly, shipping ``working_dir`` if given."""
-    import logging
-
-    runtime_env = {"working_dir": str(Path(working_dir).resolve())} if working_dir is not None else None
-    ray.init(address=address, runtime_env=runtime_env, include_dashboard=False, log_to_driver=False,
-             logging_level=logging.WARNING)
-
-
-def _ray_task(driver: dict, run: Callable, spec: RunSpec, out: str, threads: int, device: str | None, events,
-              index: int) -> tuple[str, str, float]:
-    """A run as a Ray task (:func:`execute`), once its node is seen to run the driver's code
-    (``driver``: the driver's :func:`code_version`); :class:`CodeMismatch` naming the node and
-    the difference otherwise."""
-    import ray
-
-    difference = code_difference(driver, code_version())
-    if difference:
-        node_id = ray.get_runtime_context().get_node_id()
-        node = f"{ray.util.get_node_ip_address()} ({socket.gethostname()}, Ray node {node_id[:12]})"
-        raise CodeMismatch(f"node {node} runs other code than the driver: {difference}. Install the driver's "
-                           "facebench, strategies and plugins on every node (or ship a plugin with --ray-working-dir)")
-    return execute(run, spec, out, threads, device, events, index)
-
-
-def code_version() -> dict:
-    """What code this process runs, as a sweep's driver and its Ray tasks compare it:
-    ``facebench`` (the installed version), ``git_commit`` (of the checkout it runs from, "-dirty"
-    with changes: ``facebench.board.schema.git_commit``, as a result file records it),
-    ``sources`` (sha256 of facebench's own Python files, the built-in strategies aside: two
-    dirty checkouts may differ) and ``strategies`` (the sha256 of each registered strategy's
-    source, by name: ``StrategyEntry.source``, as a result file records it)."""
-    import facebench
-    from facebench.registry import list_strategies
-
-    return {"facebench": facebench.__version__, "git_commit": results.git_commit(), "sources": _sources_sha256(),
-            "strategies": {entry.name: entry.source()["sha256"] for entry in list_strategies()}}
-
-
-def _sources_sha256() -> str:
-    """sha256 of facebench's Python files (relative path and content, in path order), those of its
-    built-in strategies aside (``code_version`` hashes each strategy; an installed wheel holds
-    them inside the package, a checkout beside it)."""
-    import facebench
-
-    root = Path(facebench.__file__).parent
-    digest = hashlib.sha256()
-    for path in sorted(root.rglob("*.py")):
-        relative = path.relative_to(root)
-        if relative.parts[0] != "strategies":
-            digest.update(relative.as_posix().encode() + b"\0" + path.read_bytes() + b"\0")
-    return digest.hexdigest()
-
-
-def code_difference(driver: dict, node: dict) -> str | None:
-    """How the code of a node (:func:`code_version`) differs from the driver's, in words; None
-    when it does not."""
-    found = [f"{key} {node[key]} on the node, {driver[key]} on the driver"
-             for key in ("facebench", "git_commit") if node[key] != driver[key]]
-    if node["sources"] != driver["sources"]:
-        found.append("facebench's source files differ")
-    theirs, ours = node["strategies"], driver["strategies"]
-    for name in sorted(set(theirs) | set(ours)):
-        if name not in ours:
-            found.append(f"strategy {name} only on the node")
-        elif name not in theirs:
-            found.append(f"strategy {name} missing on the node")
-        elif theirs[name] != ours[name]:
-            found.append(f"strategy {name}: source {str(theirs[name])[:12]} on the node, {str(ours[name])[:12]} "
-                         "on the driver")
-    return "; ".join(found) or None
-
-
-def _collected(spec: RunSpec, out: str, path: str, content: str, seconds: float) -> Outcome:
+def collected(spec: RunSpec, out: str, path: str, content: str, seconds: float) -> Outcome:
     """The outcome of a finished run, its result file written under ``out`` if it is not there."""
     local = Path(path) if Path(path).exists() else result_path(spec, out)
     if not local.exists():
@@ -425,6 +311,7 @@ def _collected(spec: RunSpec, out: str, path: str, content: str, seconds: float)
     return Outcome(spec, local, None, seconds)
 
 
-def _describe(error: BaseException) -> str:
+def describe(error: BaseException) -> str:
+    """An error in one line: its type and the last line of its message."""
     text = str(error).strip().splitlines()
     return f"{type(error).__name__}: {text[-1] if text else ''}".rstrip(": ")
