@@ -272,14 +272,16 @@ def _add_leaderboard_commands(subparsers) -> None:
                              "$FACEBENCH_DEVICE, else cpu); recorded in each result")
     parser.add_argument("--ray-working-dir", default=None, metavar="DIR",
                         help="Ray only: a folder shipped to every node as the tasks' working directory, first on "
-                             "their Python path, e.g. a plugin's checkout whose latest code the nodes should run")
+                             "their Python path: a plugin's checkout whose latest code the nodes should run, or this "
+                             "checkout (or its strategies/), whose strategy files the nodes then import")
     parser.set_defaults(run=_sweep)
 
     parser = subparsers.add_parser("leaderboard",
                                    help="rank the result files under DIR, or --check them, or --migrate them")
     parser.add_argument("dir", metavar="DIR", help="a scenario's result folder")
-    parser.add_argument("--format", choices=("table", "md", "csv", "json"), default="table",
-                        help="what to print (all are written to OUT)")
+    parser.add_argument("--format", choices=("table", "md", "csv", "json", "html"), default="table",
+                        help="what to print (all are written to OUT); html: also write OUT/leaderboard.html, one "
+                             "self-contained page (table, plots, findings), and print its path")
     parser.add_argument("--out", default=None,
                         help="folder for LEADERBOARD.md, leaderboard.csv, leaderboard.json, plots/ (default: DIR)")
     action = parser.add_mutually_exclusive_group()
@@ -289,7 +291,7 @@ def _add_leaderboard_commands(subparsers) -> None:
                              "files run with other threads, device or CPU than the rest, and of a method whose "
                              "files come from more than one strategy source")
     action.add_argument("--migrate", action="store_true",
-                        help="rewrite every facebench.result/1 and /2 file as facebench.result/3, in place, "
+                        help="rewrite every facebench.result/1, /2 and /3 file as facebench.result/4, in place, "
                              "record each file's strategy defaults and move it to the folder its parameters "
                              "that differ from them name; exit 1 if one cannot be")
     parser.set_defaults(run=_leaderboard)
@@ -350,7 +352,6 @@ def _sweep(args) -> int | None:
 
 def _leaderboard(args) -> int | None:
     from facebench.board import load as leaderboard, render as tables
-    from facebench.board.aggregate import aggregate
 
     if args.migrate:
         from facebench.board.migrate import REFUSED, migrate, summary
@@ -380,10 +381,15 @@ def _leaderboard(args) -> int | None:
             console.print(Text(f"warning: {line}", style="yellow"), soft_wrap=True)
         return None
     board = leaderboard.load(args.dir)
-    table = aggregate(board)
+    table = tables.board_table(board)
     written = tables.write_board(board, table, args.out or args.dir)
     if args.format == "table":
         console.print(tables.rich_table(board, table))
+    elif args.format == "html":
+        from facebench.board.html import write_html
+
+        written.append(write_html(board, table, args.out or args.dir, source=args.dir))
+        print(written[-1])
     else:
         text = {"md": tables.markdown, "json": tables.as_json}.get(args.format)
         print(text(board, table) if text else tables.csv(table), end="")

@@ -56,9 +56,23 @@ def matrices(sessions: int, joint: bool, quality: float, drift: float, rng: np.r
     return out
 
 
+def replay_record(sessions: int, buffer_size: int, per_session: int) -> dict:
+    """A replay buffers' record (``replay_buffer``) of a buffer of K items (at most 10, whatever K)
+    through ``sessions`` sessions: after experience t, item i is of session i * t // (K - 1)
+    (spread over sessions 0 .. t), its index i mod ``per_session``; the final buffer's sessions
+    are at hull distance 0, the others at 1 + k / 10."""
+    buffer_size = min(buffer_size, 10)
+    held = [[i * t // max(buffer_size - 1, 1) for i in range(buffer_size)] for t in range(sessions)]
+    return {"sessions": held, "items": [[i % per_session for i in range(buffer_size)] for _ in held],
+            "hull_distance": [0.0 if k in held[-1] else 1.0 + k / 10 for k in range(sessions)]}
+
+
 def result(strategy: str = "er-rand", buffer_size: int | None = 3, person: str = "0", seed: int = 0,
-           scenario: str = "faceworld-quick", quality: float = 0.0, drift: float = 1.0) -> dict:
-    """One valid result: the run (strategy, buffer_size, person, seed) of the stock card ``scenario``."""
+           scenario: str = "faceworld-quick", quality: float = 0.0, drift: float = 1.0,
+           replay_buffer: dict | None | str = "auto") -> dict:
+    """One valid result: the run (strategy, buffer_size, person, seed) of the stock card ``scenario``;
+    ``replay_buffer``: its record, "auto" for :func:`replay_record`'s where it has a buffer (none
+    without)."""
     card = load_card(scenario)
     sessions = card.data["source"]["sessions"]
     params = {} if buffer_size is None else {"buffer_size": buffer_size}
@@ -66,12 +80,16 @@ def result(strategy: str = "er-rand", buffer_size: int | None = 3, person: str =
     rng = np.random.default_rng([zlib.crc32(strategy.encode()), buffer_size or 0, int(person), seed])
     kind = KINDS.get(strategy, "sequential")
     scores = matrices(sessions, kind == "joint", quality, drift, rng)
+    if replay_buffer == "auto":
+        replay_buffer = None if buffer_size is None else replay_record(sessions, buffer_size,
+                                                                       card.data["source"]["train_per_session"])
     with mock.patch.object(results, "provenance", _provenance):
         return results.make_result(spec=spec, kind=kind, scenario=SimpleNamespace(name=card.name, card=card),
                                    protocol=Protocol(), matrices=scores, timing={"total_s": 1.0}, memory=dict(MEMORY),
                                    device="cpu", models=MODELS, images_sha256=f"{person:0>64}",
                                    seed_varies=["batch_order", "p0_samples", "buffer"],
                                    buffer_history_sha256=None if buffer_size is None else f"{seed:0>64}",
+                                   replay_buffer=replay_buffer,
                                    strategy_source={"module": f"fake.{strategy}", "sha256": "a" * 64,
                                                     "distribution": None, "version": None})
 

@@ -1,4 +1,4 @@
-"""Migrating result files (``leaderboard --migrate``): from facebench.result/1 and /2 to facebench.result/3,
+"""Migrating result files (``leaderboard --migrate``): from facebench.result/1, /2 and /3 to facebench.result/4,
 their strategy's defaults recorded, each moved to the folder of its run's name."""
 
 import json
@@ -38,7 +38,7 @@ def previous(strategy="er-rand", buffer_size=3, person="0", written=schema.PREVI
     and settings alone, nothing on seeding; /1 wrote a cumulative strategy's kind "sequential"."""
     data = fake_results.result(strategy, buffer_size, person)
     data["schema"] = written
-    del data["seed_varies"], data["buffer_history_sha256"], data["scores"]["synth_kid"]
+    del data["seed_varies"], data["buffer_history_sha256"], data["replay_buffer"], data["scores"]["synth_kid"]
     data["protocol"] = V1_SETTINGS
     if written == schema.PREVIOUS[0]:
         data["strategy"]["kind"] = "joint" if strategy == "joint" else "sequential"
@@ -50,12 +50,12 @@ V1_SETTINGS = {"steps_per_session": 50, "batch_new": 2, "batch_replay": 2, "lr":
                "anchor_steps": 60, "eval_steps": 10, "inversion_lr": 0.05, "synthesis_samples": 20, "synthesis_mix": 3}
 
 
-@pytest.mark.parametrize("written", schema.PREVIOUS)
+@pytest.mark.parametrize("written", schema.PREVIOUS[:2])
 def test_a_previous_file_migrates_to_a_valid_current_one(tmp_path, capsys, written):
     old = previous(written=written)
     path = fake_results.write(old, tmp_path)
     assert lb.check(tmp_path) == [
-        f"{path}: schema: '{written}', a previous schema: rewrite it as 'facebench.result/3' "
+        f"{path}: schema: '{written}', a previous schema: rewrite it as 'facebench.result/4' "
         "with `facebench leaderboard <its folder> --migrate`"]
     assert main(["leaderboard", str(tmp_path), "--migrate"]) == 0
     new = json.loads(path.read_text())
@@ -63,13 +63,58 @@ def test_a_previous_file_migrates_to_a_valid_current_one(tmp_path, capsys, writt
     assert new["schema"] == schema.SCHEMA and new["provenance"]["migrated_from"] == written
     assert new["protocol"] == {"version": 1, "sha256": protocol_sha256(1, V1_SETTINGS), "settings": V1_SETTINGS}
     assert new["seed_varies"] is None and new["buffer_history_sha256"] is None and new["strategy"]["defaults"] == {}
+    assert new["replay_buffer"] is None and list(new) == list(fake_results.result())  # in the schema's order
     unchanged = {**new, "schema": old["schema"], "provenance": old["provenance"], "protocol": old["protocol"],
                  "strategy": old["strategy"]}
-    del unchanged["seed_varies"], unchanged["buffer_history_sha256"]
+    del unchanged["seed_varies"], unchanged["buffer_history_sha256"], unchanged["replay_buffer"]
     assert unchanged == old and new["strategy"] == {**old["strategy"], "defaults": {}}  # nothing else changed
     assert capsys.readouterr().out.splitlines() == [
-        f"{path}: migrated from {written} to facebench.result/3; strategy.defaults recorded: none",
+        f"{path}: migrated from {written} to facebench.result/4; strategy.defaults recorded: none",
         "1 result file: 1 migrated, 0 already current (left alone), 0 not (fully) migrated"]
+
+
+def result_3(strategy="er-rand", buffer_size=3, person="0", **changes) -> dict:
+    """A facebench.result/3 document as that schema wrote it: a current one without ``replay_buffer``."""
+    data = fake_results.result(strategy, buffer_size, person)
+    data["schema"] = schema.PREVIOUS[2]
+    data["strategy"]["defaults"] = {}  # recorded: the schema alone migrates
+    del data["replay_buffer"]
+    data.update(changes)
+    return data
+
+
+def test_a_result_3_file_migrates_with_its_replay_record_not_recorded_and_nothing_else_changed(tmp_path, capsys):
+    replay, naive = result_3(), result_3("naive", None, "1")
+    first = fake_results.write(replay, tmp_path)
+    second = fake_results.write(naive, tmp_path)
+    assert lb.check(tmp_path) == [
+        f"{path}: schema: 'facebench.result/3', a previous schema: rewrite it as 'facebench.result/4' "
+        "with `facebench leaderboard <its folder> --migrate`" for path in (first, second)]
+    assert main(["leaderboard", str(tmp_path), "--migrate"]) == 0
+    assert capsys.readouterr().out.splitlines() == [
+        f"{first}: migrated from facebench.result/3 to facebench.result/4",
+        f"{second}: migrated from facebench.result/3 to facebench.result/4",
+        "2 result files: 2 migrated, 0 already current (left alone), 0 not (fully) migrated"]
+    assert lb.check(tmp_path) == []
+    for path, old in ((first, replay), (second, naive)):
+        new = json.loads(path.read_text())
+        assert new["schema"] == schema.SCHEMA and new["replay_buffer"] is None
+        assert new["provenance"] == {**old["provenance"], "migrated_from": "facebench.result/3"}
+        assert {**new, "schema": old["schema"], "provenance": old["provenance"]} == {**old, "replay_buffer": None}
+        assert list(new) == list(fake_results.result())  # the key where the schema writes it
+    # seed_varies and the buffer history, which /3 recorded, are kept
+    assert json.loads(first.read_text())["buffer_history_sha256"] == replay["buffer_history_sha256"] is not None
+    board = lb.load(tmp_path)
+    assert board.runs["replay_buffer"].tolist() == [None, None]
+    assert {m.outcome for m in migrate.migrate(tmp_path)} == {migrate.CURRENT}  # once is enough
+
+
+def test_a_result_3_file_migrated_from_1_keeps_where_it_came_from():
+    old = migrate.upgrade(previous())
+    old["schema"] = schema.PREVIOUS[2]
+    del old["replay_buffer"]
+    new = migrate.upgrade(old)
+    assert new["provenance"]["migrated_from"] == schema.PREVIOUS[0] and schema.validate(new) == []
 
 
 def test_a_migrated_file_cannot_be_mixed_with_current_runs(tmp_path):
@@ -88,7 +133,7 @@ def test_a_cumulative_run_gets_kind_cumulative_and_a_joint_one_stays_joint(tmp_p
     assert [(m.path, m.outcome, m.kind) for m in done] == [
         (cumulative, migrate.MIGRATED, ("sequential", "cumulative")), (joint, migrate.MIGRATED, ("joint", "joint"))]
     assert json.loads(cumulative.read_text())["strategy"]["kind"] == "cumulative"
-    assert done[0].lines() == [f"{cumulative}: migrated from facebench.result/1 to facebench.result/3, strategy.kind "
+    assert done[0].lines() == [f"{cumulative}: migrated from facebench.result/1 to facebench.result/4, strategy.kind "
                                "'sequential' -> 'cumulative'; strategy.defaults recorded: none"]
 
 
@@ -105,7 +150,7 @@ def test_a_previous_file_without_memory_is_reported_and_left_untouched(tmp_path,
     assert main(["leaderboard", str(tmp_path), "--migrate"]) == 1
     assert path.read_bytes() == before
     out = capsys.readouterr().out
-    assert (f"{path}: not migrated: memory: missing: facebench.result/3 requires what the strategy kept besides "
+    assert (f"{path}: not migrated: memory: missing: facebench.result/4 requires what the strategy kept besides "
             "the model, which only a new run can record") in out
     assert "0 migrated, 0 already current (left alone), 1 not (fully) migrated" in out
 
@@ -138,7 +183,7 @@ def test_a_file_of_neither_schema_is_reported(tmp_path):
     broken, other = migrate.migrate(tmp_path)
     assert broken.outcome == other.outcome == migrate.REFUSED
     assert broken.lines()[0].startswith(f"{tmp_path / 'broken.json'}: not migrated: not valid JSON")
-    assert other.lines() == [f"{path}: not migrated: schema: 'facebench.result/0', expected 'facebench.result/3'"]
+    assert other.lines() == [f"{path}: not migrated: schema: 'facebench.result/0', expected 'facebench.result/4'"]
 
 
 EWC = {"ewc_lambda": 1e5, "decay_factor": 1.0}  # ewc's defaults, as its old files recorded them

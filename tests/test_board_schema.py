@@ -13,7 +13,7 @@ from facebench.protocol import SCORES, SCORES_OF_VERSION, VERSION, Protocol, pro
 
 def test_make_result_writes_a_valid_current_document(tmp_path):
     document = fake_results.result("cumulative", None)
-    assert document["schema"] == "facebench.result/3" and document["strategy"]["kind"] == "cumulative"
+    assert document["schema"] == "facebench.result/4" and document["strategy"]["kind"] == "cumulative"
     assert document["protocol"] == Protocol().record() and document["protocol"]["version"] == VERSION
     assert set(document["scores"]) == set(SCORES_OF_VERSION[VERSION]) == set(SCORES)
     assert document["memory"] == {"items": None, "bytes": 0, "bytes_per_item": None}
@@ -124,8 +124,62 @@ def test_a_run_without_a_buffer_records_no_history_and_a_seed_that_varies_no_buf
     assert document["buffer_history_sha256"] is None
     document["seed_varies"] = ["batch_order", "p0_samples"]
     assert schema.validate(document) == []
-    document["buffer_history_sha256"] = "ab" * 32
+    assert document["replay_buffer"] is None
+    document["buffer_history_sha256"] = "ab" * 32  # a buffer the schema cannot see by K (a plugin's own): recorded
+    assert schema.validate(document) == [("replay_buffer", "not recorded, but the run had a replay buffer "
+                                                           "(buffer_history_sha256): a run of this schema records it")]
+    document["replay_buffer"] = fake_results.replay_record(3, 2, 6)
     assert schema.validate(document) == []
+
+
+def test_a_replay_run_records_its_buffers_and_each_sessions_hull_distance():
+    document = fake_results.result("er-rand", 2)
+    assert document["replay_buffer"] == {"sessions": [[0, 0], [0, 1], [0, 2]], "items": [[0, 1]] * 3,
+                                         "hull_distance": [0.0, 1.1, 0.0]}
+    assert schema.validate(document) == []
+    document["replay_buffer"]["sessions"][1] = document["replay_buffer"]["items"][1] = None  # not seen (a resume)
+    document["replay_buffer"]["items"][2][0] = None  # an item no anchor equals
+    document["replay_buffer"]["hull_distance"] = None  # an empty final buffer
+    assert schema.validate(document) == []
+    migrated = {**fake_results.result("er-rand", 2), "replay_buffer": None}
+    migrated["provenance"]["migrated_from"] = "facebench.result/3"
+    assert schema.validate(migrated) == []  # not recorded: only a rerun can say
+
+
+@pytest.mark.parametrize("spoil, problems", [
+    (lambda r: r.update(hull_distance=[0.5, 0.2]),
+     [("replay_buffer.hull_distance", "2 entries, expected one per session (3)")]),
+    (lambda r: r.update(hull_distance=[0.5, -0.2, 1.0]),
+     [("replay_buffer.hull_distance[1]", "must be at least 0.0, got -0.2")]),
+    (lambda r: r["sessions"].pop(), [("replay_buffer.sessions", "2 entries, expected one per experience (3)")]),
+    (lambda r: r["items"][1].pop(),
+     [("replay_buffer.items[1]", "not one entry per item of replay_buffer.sessions[1]")]),
+    (lambda r: r["sessions"][0].__setitem__(1, 1),
+     [("replay_buffer.sessions[0][1]", "session 1 in the buffer after experience 0 (sessions 0 .. 0)")]),
+    (lambda r: r["sessions"][2].__setitem__(1, 3),
+     [("replay_buffer.sessions[2][1]", "session 3 in the buffer after experience 2 (sessions 0 .. 2)")]),
+    (lambda r: r["items"][0].__setitem__(0, -1), [("replay_buffer.items[0][0]", "must be at least 0, got -1")]),
+    (lambda r: r.update(extra=1), [("replay_buffer.extra", "unknown key (not in facebench.result/4)")]),
+    (lambda r: r["sessions"][0].__setitem__(0, True),
+     [("replay_buffer.sessions[0][0]", "expected an integer, got True")]),
+    (lambda r: r["hull_distance"].__setitem__(0, float("nan")),
+     [("replay_buffer.hull_distance[0]", "not a finite number: nan")]),
+], ids=["hull of 2 sessions", "negative distance", "an experience short", "an item short", "a session too early",
+        "a session of no run", "negative index", "unknown key",
+        "a boolean session", "NaN distance"])
+def test_a_replay_record_that_does_not_agree_with_its_run_is_refused_by_field(spoil, problems):
+    document = fake_results.result("er-rand", 2)
+    spoil(document["replay_buffer"])
+    assert schema.validate(document) == problems
+
+
+def test_a_record_without_a_buffer_is_refused():
+    document = fake_results.result("naive", None, replay_buffer=fake_results.replay_record(3, 2, 6))
+    assert schema.validate(document) == [
+        ("replay_buffer", "recorded, but the run had no replay buffer (buffer_history_sha256 is null)")]
+    document = fake_results.result("er-rand", 2)
+    del document["replay_buffer"]
+    assert schema.validate(document) == [("replay_buffer", "missing")]
 
 
 def test_an_untracked_file_among_the_code_makes_the_commit_dirty(monkeypatch):

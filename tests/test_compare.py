@@ -143,7 +143,7 @@ def test_a_baseline_without_common_person_and_seed_is_listed_without_numbers(tmp
     text = console.export_text()
     assert "1/3 persons, seeds {9}; provisional" in text and "not ranked: it shares no (person, seed) pair" in text
     assert [line.split()[1:] for line in text.splitlines() if line.split()[:1] == ["er-hull"]] == [
-        ["3", "0", "—", "—", "no", "shared", "pairs"]]
+        ["3", "0", "—", "—", "—", "no", "shared", "pairs"]]  # K, n, difference, MDE, p_adj, verdict
 
 
 # A new method on 2 of the 5 persons of a board whose er-hull ran two seeds. ---------------------
@@ -214,7 +214,8 @@ def test_the_text_says_coverage_and_verdict_and_fits_80_columns(partial):
     shown = comparison.differences
     numbers = [line for line in lines if " ± " in line and "CI" not in line]
     assert len(numbers) == len(shown)
-    pattern = re.compile(r"\s+(?:\S.*?\s{2,})?(-|\d+)\s+2\s+[+-]\d+\.\d+ ± +\d+\.\d+\s+—\s+cannot tell \(n < 3\)")
+    pattern = re.compile(
+        r"\s+(?:\S.*?\s{2,})?(-|\d+)\s+2\s+[+-]\d+\.\d+ ± +\d+\.\d+\s+\d+\.\d+\s+—\s+cannot tell \(n < 3\)")
     assert all(pattern.fullmatch(line) for line in numbers), numbers
     assert f"  {LONG}" in lines and sum("(exploratory)" in line for line in lines) == len(ag.COLUMNS) - 1
     assert "(exploratory)" not in "\n".join(tables.comparison_text(comparison, width=80))
@@ -271,5 +272,6 @@ def test_verdicts_follow_the_columns_direction_and_the_number_of_pairs():
     assert ag.verdict(5, -0.2, 0.05, lower_is_better=True) == "cannot tell"  # p_adj not below 0.05
     assert ag.verdict(2, -0.2, np.nan, lower_is_better=True) == "cannot tell (n < 3)"
     assert ag.verdict(0, np.nan, np.nan, lower_is_better=True) == "no shared pairs"
-    difference, half, p = ag.paired(np.array([1.0, 2.0]), np.array([0.0, 0.5]))
+    difference, half, p, sd = ag.paired(np.array([1.0, 2.0]), np.array([0.0, 0.5]))
     assert difference == 1.25 and np.isfinite(half) and np.isnan(p)  # 2 pairs: an interval, no test
+    assert sd == pytest.approx(np.std([1.0, 1.5], ddof=1))

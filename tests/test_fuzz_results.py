@@ -245,4 +245,4 @@ def test_the_ends_of_every_range_make_a_board_with_plots(tmp_path, capsys):
     assert lb.check(folder) == []
     assert main(["leaderboard", str(folder), "--format", "md", "--out", str(tmp_path / "board")]) == 0
     assert main(["compare", str(folder), "--against", str(folder)]) == 0
-    assert "| 9223372036854775807 | 1 | er-rand | 3 |" in capsys.readouterr().out
+    assert "| 9223372036854775807 | 1 | er-rand | a | 3 |" in capsys.readouterr().out

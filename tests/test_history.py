@@ -1,5 +1,5 @@
 """facebench.run.history: what a run's seed varied (``seed_varies``) and the chained hash of the
-buffers a replay run trained with (``BufferHistory``).
+buffers a replay run trained with (``BufferHistory``), and its record (``BufferHistory.record``).
 
 ``seed_varies`` lists "buffer" exactly when a storage policy drew from its seeded generator (a
 policy that cannot say counts as drawing); ``BufferHistory`` gives None without a buffer,
@@ -45,12 +45,12 @@ class KeepsLast(ReplayBuffer):
         return list(range(max(0, len(pool) - k), len(pool)))
 
 
-def _train(plugins, datasets):
+def _train(plugins, datasets, anchors=None):
     """Train a tiny model through ``datasets`` with ``plugins`` and a ``BufferHistory`` after
-    them; returns (the history, its hash after each experience, the buffers after each)."""
+    them (of ``anchors``); returns (the history, its hash after each experience, the buffers after each)."""
     torch.manual_seed(0)
     model = _Tiny()
-    history = BufferHistory(plugins)
+    history = BufferHistory(plugins, anchors)
     hashes, buffers = [history.sha256], []
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", message="No loggers specified")
@@ -194,13 +194,91 @@ def test_the_history_follows_a_storage_policy_replaced_by_a_restore():
         mine.__dict__.update(old.__dict__)
     assert fresh[0].storage_policy is not saved[0].storage_policy
     history.sha256 = head.sha256
+    _train_last([*fresh, history], datasets)
+    assert head_hashes == whole[:3] and history.sha256 == whole[-1]
+
+
+# ---------------------------------------------------------------- BufferHistory.record
+
+
+def _anchors(datasets):
+    return [buffer_latents(d) for d in datasets]
+
+
+def _segment_distance(w: np.ndarray, p: np.ndarray, q: np.ndarray) -> float:
+    """Euclidean distance from w to the segment [p, q] (the hull of a 2-item buffer), by hand."""
+    u = np.clip(np.dot(w - p, q - p) / np.dot(q - p, q - p), 0.0, 1.0)
+    return float(np.linalg.norm(w - (p + u * (q - p))))
+
+
+def test_no_buffer_no_record():
+    history = BufferHistory(get_strategy("naive").plugins({}, seed=0), [torch.zeros(2, 8)])
+    history.after_training_exp(None)
+    assert history.record() is None
+
+
+def test_the_record_names_each_buffer_item_and_measures_each_session_to_the_final_hull():
+    datasets = clustered_sessions(sessions=3, per_session=4)
+    anchors = _anchors(datasets)
+    history, _, buffers = _train(get_strategy("er-rand").plugins({"buffer_size": 2}, seed=3), datasets,
+                                 [torch.as_tensor(a) for a in anchors])
+    record = history.record()
+    assert record["sessions"] == [buffer_sessions(b[0]) for b in buffers]
+    for held, items, [data] in zip(record["sessions"], record["items"], buffers):
+        latents = buffer_latents(data)
+        found = [np.flatnonzero((anchors[s] == w).all(1)).tolist() for s, w in zip(held, latents)]
+        assert found == [[i] for i in items]
+    p, q = buffer_latents(buffers[-1][0]).astype(np.float64)
+    by_hand = [np.mean([_segment_distance(w, p, q) for w in session.astype(np.float64)]) for session in anchors]
+    assert np.allclose(record["hull_distance"], by_hand, rtol=1e-6, atol=1e-9)
+    assert all(d > 0 for d in record["hull_distance"])  # 4 anchors a session, at most 2 of them on the hull
+
+
+def test_without_anchors_the_record_has_the_sessions_only():
+    datasets = clustered_sessions(sessions=2, per_session=3)
+    history, _, buffers = _train([_plugin(KeepsLast(2))], datasets)
+    assert history.record() == {"sessions": [[0, 0], [1, 1]], "items": [[None, None], [None, None]],
+                                "hull_distance": None}
+
+
+def test_the_record_survives_a_checkpoint_and_a_resume_from_an_older_one_says_what_it_did_not_see():
+    """The runner pickles the history with the strategy's plugins and restores it as
+    ``checkpoint.restore`` restores them (``__dict__`` updated); its plugins and anchors stay the fresh ones."""
+    datasets = clustered_sessions(sessions=3, per_session=5)
+    anchors = [torch.as_tensor(a) for a in _anchors(datasets)]
+    whole = _train(get_strategy("er-rand").plugins({"buffer_size": 3}, seed=2), datasets, anchors)[0].record()
+
+    saved = get_strategy("er-rand").plugins({"buffer_size": 3}, seed=2)
+    head, _, _ = _train(saved, datasets[:2], anchors)
+    state = pickle.dumps([*saved, head])
+    kept = vars(pickle.loads(state)[-1])
+    assert {"sha256", "sessions", "items"} <= set(kept) and not {"plugins", "anchors"} & set(kept)
+
+    def resume(state, older=False):
+        fresh = get_strategy("er-rand").plugins({"buffer_size": 3}, seed=2)
+        history = BufferHistory(fresh, anchors)
+        for mine, old in zip([*fresh] if older else [*fresh, history], pickle.loads(state)):
+            mine.__dict__.update(old.__dict__)
+        history.sha256 = head.sha256
+        history.resumed(2)
+        assert history.plugins == fresh and len(history.anchors) == 3  # the fresh ones
+        _train_last([*fresh, history], datasets)
+        return history.record()
+
+    assert resume(state) == whole
+    older = resume(pickle.dumps(saved), older=True)  # a checkpoint without the history: experiences 0 and 1 unseen
+    assert older == {**whole, "sessions": [None, None, whole["sessions"][2]], "items": [None, None, whole["items"][2]]}
+
+
+def _train_last(plugins, datasets) -> None:
+    """Train a fresh tiny model (seed 0) with ``plugins`` on the last of three ``datasets``, as a
+    resumed run trains its third experience."""
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", message="No loggers specified")
         torch.manual_seed(0)
         model = _Tiny()
         template = SupervisedTemplate(model=model, optimizer=torch.optim.SGD(model.parameters(), lr=0.01),
                                       criterion=torch.nn.MSELoss(), train_mb_size=2, train_epochs=1, device="cpu",
-                                      plugins=[*fresh, history], evaluator=EvaluationPlugin(loggers=[]))
+                                      plugins=plugins, evaluator=EvaluationPlugin(loggers=[]))
     [last] = benchmark_from_datasets(train=datasets[2:], test=datasets[2:]).train_stream
     template.train(last, eval_streams=[])
-    assert head_hashes == whole[:3] and history.sha256 == whole[-1]

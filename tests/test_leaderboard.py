@@ -110,7 +110,7 @@ def test_the_board_files_say_the_same_thing(board_dir, tmp_path):
     markdown = (tmp_path / "LEADERBOARD.md").read_text()
     best = table.iloc[2]
     cell = f"{best['recon_perceptual_aip_x10']:.2f} ± {best['recon_perceptual_aip_x10_ci95']:.2f}"
-    assert f"| 3 | 1 | er-hull | 3 | {cell} |" in markdown
+    assert f"| 3 | 1 | er-hull | a | 3 | {cell} |" in markdown  # group a: the best of K = 3
     assert "18 runs from 18 result files" in markdown
     # the board's own leaderboard.json beside the results is not read as a result
     shutil.copy(tmp_path / "leaderboard.json", board_dir / "leaderboard.json")
@@ -174,16 +174,16 @@ def _drop_last_session(data):
 
 
 BAD = {
-    "other schema version": (_set("schema", "facebench.result/4"),
-                             "schema: 'facebench.result/4', expected 'facebench.result/3'"),
+    "other schema version": (_set("schema", "facebench.result/5"),
+                             "schema: 'facebench.result/5', expected 'facebench.result/4'"),
     "previous schema version": (_set("schema", "facebench.result/2"),
                                 "schema: 'facebench.result/2', a previous schema: rewrite it as "
-                                "'facebench.result/3' with `facebench leaderboard <its folder> --migrate`"),
+                                "'facebench.result/4' with `facebench leaderboard <its folder> --migrate`"),
     "no memory": (_unset("memory"), "memory: missing"),
     "memory bytes as text": (_set("memory.bytes", "3 kB"), "memory.bytes: expected an integer, got '3 kB'"),
     "unknown kind": (_set("strategy.kind", "replay"),
                      "strategy.kind: must be 'sequential', 'cumulative', 'joint' or 'joint-so-far', got 'replay'"),
-    "unknown key": (_set("comment", "rerun"), "comment: unknown key (not in facebench.result/3)"),
+    "unknown key": (_set("comment", "rerun"), "comment: unknown key (not in facebench.result/4)"),
     "missing matrix entry": (_entry("recon_identity", 2, 1, None), "scores.recon_identity.matrix[2][1]: missing"),
     "value above the diagonal": (_entry("recon_identity", 0, 2, 0.5),
                                  "scores.recon_identity.matrix[0][2]: expected null above the diagonal, got 0.5"),
@@ -370,6 +370,7 @@ def _folder_result(person: str, sessions: int) -> dict:
     card = CardSchema.model_validate({"source": {"kind": "folder", "root": "photos"}}).model_dump()
     data["scenario"] = {"name": "my-photos", "card": card, "card_sha256": Card(None, card).sha256}
     data["person"], data["sessions"] = person, sessions
+    data["replay_buffer"] = fake_results.replay_record(sessions, 3, 20)
     rng = np.random.default_rng(list(person.encode()))
     data["scores"] = {name: schema.score_entry(matrix, *SCORES[name])
                       for name, matrix in fake_results.matrices(sessions, False, 0.0, 1.0, rng).items()}
@@ -595,7 +596,7 @@ def test_a_row_missing_persons_is_provisional_and_ranked_after_the_full_rows(mer
                                         "2/5 persons, seeds {0}"]
     tables.write_board(board, table, tmp_path)
     page = (tmp_path / "LEADERBOARD.md").read_text()
-    assert "| 3 | — | er-new (provisional: 2/5 persons, seeds {0}) | 2 |" in page
+    assert "| 3 | — | er-new (provisional: 2/5 persons, seeds {0}) |  | 2 |" in page  # no group: unranked
     assert "The board's grid: 5 persons × seeds {0}." in page
     csv = pd.read_csv(tmp_path / "leaderboard.csv")
     assert csv.loc[csv["method"] == "er-new", "provisional"].tolist() == [True]

@@ -67,9 +67,27 @@ def test_every_builtin_strategy_runs_on_the_quick_card(name, tmp_path):
     assert result["seed_varies"] == ["batch_order", "p0_samples", *(["buffer"] if name in DRAWS else [])]
     history = result["buffer_history_sha256"]
     assert (history is not None and len(bytes.fromhex(history)) == 32) if replay else history is None
+    _assert_replay_record(result["replay_buffer"], replay)
     photo = 128 * 4 + 3 * 64 * 64 * 4  # a latent and a float32 image
     held = {"joint": 18, "joint-so-far": 18, "cumulative": 18, "naive": 0}.get(name, 2)  # all 3 x 6 items, or K = 2
     assert (result["memory"]["items"] or 0, result["memory"]["bytes"]) == (held, held * photo)
+
+
+def _assert_replay_record(record, replay: bool):
+    """A replay run's record (``facebench.run.history``): its K = 2 buffer after each of the 3
+    experiences, each item an anchor of a session seen so far, and each session's hull distance."""
+    if not replay:
+        assert record is None
+        return
+    assert len(record["sessions"]) == len(record["items"]) == 3
+    for t, (sessions, items) in enumerate(zip(record["sessions"], record["items"])):
+        assert len(sessions) == len(items) == 2 and all(0 <= s <= t for s in sessions)
+        assert all(i is not None and 0 <= i < 6 for i in items)  # every item one of its session's 6 anchors
+        assert len(set(zip(sessions, items))) == 2  # two distinct items
+    distances = record["hull_distance"]
+    assert len(distances) == 3 and all(math.isfinite(d) and d >= 0 for d in distances)
+    # a session of the final buffer has one of its 6 anchors on the hull, the others at a positive distance
+    assert max(distances) > 0
 
 
 def test_registry_holds_the_built_ins():
@@ -115,6 +133,7 @@ def test_resume_after_a_real_kill_gives_the_uninterrupted_numbers(tmp_path):
     assert a["scores"] == b["scores"]
     assert a["buffer_history_sha256"] == b["buffer_history_sha256"] is not None  # the same buffers, in order
     assert a["seed_varies"] == b["seed_varies"]
+    assert a["replay_buffer"] == b["replay_buffer"] is not None  # the record survives the checkpoint
     assert not ckpt.exists()
 
 

@@ -27,14 +27,15 @@ session as well as keeping the old ones (a model that never learns forgets nothi
 the paper's first column.
 
 Paired comparisons (:func:`paired`, :func:`holm`, :func:`verdict`; used by
-:mod:`facebench.board.compare`). Two rows are compared over the (person, seed) pairs both have,
+:mod:`facebench.board.compare` and :mod:`facebench.board.ranking`). Two rows are compared over the (person, seed) pairs both have,
 only those: d = a - b per pair, in print scale. The difference is the mean of d with its 95%
 Student-t interval (``scipy.stats.ttest_rel``'s, t(n - 1)); the test is the two-sided paired
 t-test, which assumes the d are roughly normal. Why not Wilcoxon's signed-rank test: with the 5
 persons of one seed its smallest two-sided p is 2/32 = 0.0625, so it could never find a
 difference. Below :data:`MIN_PAIRS` pairs there is no p-value at all: a t-test on one degree of
 freedom says nothing worth printing. The p-values of one family (one new row against each of its
-baselines, one column) are corrected with Holm's step-down method (:func:`holm`), which bounds
+baselines in one column; a board's rows of one K against each other) are corrected with Holm's
+step-down method (:func:`holm`, statsmodels' implementation), which bounds
 the chance of any false "better" or "worse" in the family by :data:`ALPHA` without assuming the
 tests independent (they are not: the baselines share pairs). The verdict on a baseline is
 "better" or "worse" (the column's direction, :func:`better_is_lower`) when the Holm-adjusted p is
@@ -50,10 +51,12 @@ from __future__ import annotations
 import math
 from collections import Counter
 from dataclasses import dataclass
+from typing import NamedTuple
 
 import numpy as np
 import pandas as pd
 from scipy import stats
+from statsmodels.stats.multitest import multipletests
 
 from facebench.board.load import Board
 from facebench.protocol import SCORES
@@ -267,18 +270,31 @@ def rank(table: pd.DataFrame) -> pd.DataFrame:
 
 # Paired comparisons. -------------------------------------------------------------------------
 
-def paired(a: np.ndarray, b: np.ndarray) -> tuple[float, float, float]:
-    """Over pairs (a[i], b[i]): the mean of d = a - b, the half-width of its 95% Student-t
-    interval (NaN under 2 pairs or when every d is equal) and the two-sided paired t-test's p
-    (NaN under :data:`MIN_PAIRS` pairs or when every d is equal)."""
+class Paired(NamedTuple):
+    """A paired comparison over n pairs (a[i], b[i]), d = a - b."""
+
+    difference: float
+    """The mean of d (NaN for no pair)."""
+    ci95: float
+    """The half-width of its 95% Student-t interval (NaN under 2 pairs or when every d is equal)."""
+    p: float
+    """The two-sided paired t-test's p (NaN under :data:`MIN_PAIRS` pairs or when every d is equal)."""
+    sd: float
+    """The standard deviation of d, ddof 1 (NaN under 2 pairs)."""
+
+
+def paired(a: np.ndarray, b: np.ndarray) -> Paired:
+    """The paired comparison of ``a`` and ``b`` (see :class:`Paired`)."""
     a, b = np.asarray(a, dtype=float), np.asarray(b, dtype=float)
     d = a - b
-    if len(d) < 2 or np.ptp(d) == 0:
-        return (float(d.mean()) if len(d) else math.nan), math.nan, math.nan
+    if len(d) < 2:
+        return Paired(float(d.mean()) if len(d) else math.nan, math.nan, math.nan, math.nan)
+    if np.ptp(d) == 0:
+        return Paired(float(d.mean()), math.nan, math.nan, 0.0)
     result = stats.ttest_rel(a, b)
     low, high = result.confidence_interval(CONFIDENCE)
     p = float(result.pvalue) if len(d) >= MIN_PAIRS else math.nan
-    return float(d.mean()), float((high - low) / 2), p
+    return Paired(float(d.mean()), float((high - low) / 2), p, float(d.std(ddof=1)))
 
 
 def holm(p) -> np.ndarray:
@@ -287,17 +303,13 @@ def holm(p) -> np.ndarray:
     With the m p-values sorted, p(1) <= ... <= p(m), the adjusted p(i) is
     max over j <= i of min(1, (m - j + 1) p(j)); a test is rejected at level alpha when its
     adjusted p is below alpha, which keeps the chance of any false rejection in the family
-    below alpha whatever the dependence between the tests (Holm 1979). As
-    ``statsmodels.stats.multitest.multipletests(p, method="holm")[1]``, which is not a
-    dependency; scipy has no Holm (its ``false_discovery_control`` bounds the false discovery
-    rate, a weaker promise)."""
+    below alpha whatever the dependence between the tests (Holm 1979). Computed by
+    ``statsmodels.stats.multitest.multipletests(p, method="holm")`` on the finite p-values."""
     p = np.asarray(p, dtype=float)
     adjusted = np.full(p.shape, np.nan)
-    tested = np.flatnonzero(np.isfinite(p))
-    order = tested[np.argsort(p[tested], kind="stable")]
-    m = len(order)
-    steps = (m - np.arange(m)) * p[order]
-    adjusted[order] = np.minimum(1.0, np.maximum.accumulate(steps))
+    tested = np.isfinite(p)
+    if tested.any():
+        adjusted[tested] = multipletests(p[tested], alpha=ALPHA, method="holm")[1]
     return adjusted
 
 

@@ -24,11 +24,13 @@ Differences. Against every board row of the same K and every board row without a
 joint, ...: the references of every K), for each board column: the runs of both paired by
 (person, seed), pairs missing on either side or without the summary left out, n the pairs
 that remain; d = new - baseline in print scale; its mean, 95% interval and paired t-test p
-(:func:`facebench.board.aggregate.paired`; no p under 3 pairs); ``p_adjusted``, Holm over the
-family of one new row's baselines in one column (:func:`facebench.board.aggregate.holm`);
-and the verdict (:func:`facebench.board.aggregate.verdict`). The verdict that counts is that of
-the primary column (:data:`facebench.board.aggregate.PRIMARY`); the other columns' are
-exploratory. No pair at all (n = 0): no difference either.
+(:func:`facebench.board.aggregate.paired`; no p under 3 pairs) and the sd of d; then, over the
+family of one new row's baselines in one column (:func:`facebench.board.ranking.judged`):
+``p_adjusted`` (Holm), the verdict, ``level`` (alpha / m, m the family's comparisons with a
+spread to test) and ``mde``, the smallest true difference the test detects with 80% power at that level
+(:func:`facebench.board.ranking.mde`). The verdict that counts is that of the primary column
+(:data:`facebench.board.aggregate.PRIMARY`); the other columns' are exploratory. No pair at all
+(n = 0): no difference either.
 """
 
 from __future__ import annotations
@@ -40,10 +42,11 @@ import numpy as np
 import pandas as pd
 
 from facebench.board.aggregate import (
-    COLUMNS, PRIMARY, Grid, aggregate, better_is_lower, column, coverage, grid, holm, k_label,
-    pairs_of, paired, person_key, rank, scaled, verdict,
+    COLUMNS, PRIMARY, Grid, aggregate, better_is_lower, column, coverage, grid, k_label, pairs_of, paired,
+    person_key, rank, scaled,
 )
 from facebench.board.load import Board, LeaderboardError, load
+from facebench.board.ranking import judged
 
 NEW = "\0new"  # the new row's name while it is ranked among the board's rows: unlike any method's
 
@@ -57,8 +60,9 @@ class Comparison:
     of that K without those pairs), the primary column's mean and interval over those pairs,
     and the best board row there (``best``, ``best_<primary>``). ``differences``: one row per
     (new row, baseline row, column): K, method, baseline, baseline_K, column, primary (is it
-    the primary column), n (pairs), difference, ci95 (half-width), p (paired t-test),
-    p_adjusted (Holm) and verdict."""
+    the primary column), n (pairs), difference, ci95 (half-width), p (paired t-test), sd (of
+    the paired differences), p_adjusted (Holm), verdict, level (Holm's first level, alpha / m)
+    and mde (minimum detectable effect at 80% power, print scale)."""
 
     mine: Board
     board: Board
@@ -88,7 +92,8 @@ def compare(mine: str | Path, against: str | Path) -> Comparison:
     return Comparison(new, board, board_grid, ranks, differences)
 
 
-DIFFERENCE_COLUMNS = ["K", "method", "baseline", "baseline_K", "column", "primary", "n", "difference", "ci95", "p"]
+DIFFERENCE_COLUMNS = ["K", "method", "baseline", "baseline_K", "column", "primary", "n", "difference", "ci95", "p",
+                      "sd"]
 
 
 def _same_k(ks: pd.Series, k) -> pd.Series:
@@ -147,22 +152,21 @@ def _differences(row, mine: pd.DataFrame, base_row, base: pd.DataFrame) -> list[
         keep = np.isfinite(a) & np.isfinite(b)
         if len(pairs) and not keep.any():
             continue  # a summary one side does not have, like a joint model's forgetting
-        difference, half, p = paired(a[keep], b[keep])
         out.append({"K": row["K"], "method": row["method"], "baseline": base_row["method"],
                     "baseline_K": base_row["K"], "column": column(score, summary),
                     "primary": (score, summary) == PRIMARY, "n": int(keep.sum()),
-                    "difference": difference, "ci95": half, "p": p})
+                    **paired(a[keep], b[keep])._asdict()})
     return out
 
 
 def _judged(differences: pd.DataFrame) -> pd.DataFrame:
-    """``differences`` with ``p_adjusted`` (Holm within each new row and column) and ``verdict``."""
+    """``differences`` judged family by family, one new row and column each
+    (:func:`facebench.board.ranking.judged`: p_adjusted, verdict, level, mde)."""
     differences = differences.astype({"K": "Int64", "baseline_K": "Int64", "n": int, "primary": bool})
     lower = {column(s, m): better_is_lower(s, m) for s, m in COLUMNS}
-    adjusted = pd.Series(np.nan, index=differences.index, dtype=float)
-    for _, family in differences.groupby([differences["K"].map(k_label), "method", "column"], sort=False):
-        adjusted[family.index] = holm(family["p"].to_numpy(float))
-    differences["p_adjusted"] = adjusted
-    differences["verdict"] = [verdict(n, d, p, lower[c]) for n, d, p, c in zip(
-        differences["n"], differences["difference"], differences["p_adjusted"], differences["column"])]
-    return differences
+    families = [judged(family, lower[name]) for (_, _, name), family in
+                differences.groupby([differences["K"].map(k_label), "method", "column"], sort=False)]
+    judged_columns = ["p_adjusted", "verdict", "level", "mde"]
+    if not families:
+        return differences.assign(**{name: pd.Series(dtype=float) for name in judged_columns})
+    return pd.concat(families).loc[differences.index]

@@ -7,7 +7,7 @@ skipped (never a silently wrong mean).
 
 A file is valid when it is UTF-8 JSON of at most :data:`MAX_BYTES` bytes, nested at most
 :data:`MAX_DEPTH` deep, that :func:`facebench.board.schema.validate` finds no problem with
-(schema ``facebench.result/3``; a file of an earlier schema is a problem that says how to
+(schema ``facebench.result/4``; a file of an earlier schema is a problem that says how to
 migrate it), and across files: of the board's protocol (version and hash: the most common among
 the files; a file of another protocol is "mixed in", with how to rerun it), of the board's scenario (name and card hash: the most common
 among the files; the others are "mixed in"), of the board's number of sessions (the most
@@ -68,7 +68,10 @@ class Board:
     (its ``buffer_size``, nullable Int64: none for a strategy without a buffer), person, seed, a column ``<score>.<summary>`` per score and
     summary (aip, forgetting, final_average; raw, unscaled; NaN for null or for a score the
     file's protocol version lacks), ``protocol`` (its version), ``buffer_history`` (the buffer
-    history's hash, None without one), ``memory.items`` (NaN: it keeps no items),
+    history's hash, None without one), ``replay_buffer`` (the replay buffers' record,
+    ``facebench.run.history.BufferHistory.record``, as the file holds it: a dict of
+    ``sessions``, ``items`` and ``hull_distance``; None without a replay buffer, or not recorded:
+    a file migrated from an earlier schema), ``memory.items`` (NaN: it keeps no items),
     ``memory.bytes`` and ``matrices`` (score -> a[t][k] as an array, NaN for null).
     ``protocol_version``: the protocol every run of the board ran (a board holds one).
     """
@@ -331,6 +334,7 @@ def _run_row(path: Path, data: dict) -> dict:
                      if entry is not None},
         "protocol": data["protocol"]["version"],
         "buffer_history": data["buffer_history_sha256"],
+        "replay_buffer": data["replay_buffer"],
     }
     for name in SCORES:
         for summary in ("aip", "forgetting", "final_average"):

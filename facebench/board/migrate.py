@@ -1,21 +1,23 @@
-"""Bringing result files up to date: the previous schemas, ``facebench.result/1`` and ``/2``, as
-``/3``; the strategy's defaults recorded; each file in the folder of its run's name.
+"""Bringing result files up to date: the previous schemas, ``facebench.result/1``, ``/2`` and
+``/3``, as ``/4``; the strategy's defaults recorded; each file in the folder of its run's name.
 
-Schema. A ``/1`` or ``/2`` document migrates when its ``/3`` document is valid
-(:func:`facebench.board.schema.validate`). Its ``/3`` document is the same but for:
+Schema. A ``/1``, ``/2`` or ``/3`` document migrates when its ``/4`` document is valid
+(:func:`facebench.board.schema.validate`). Its ``/4`` document is the same but for:
 
-- ``schema``: ``facebench.result/3``;
+- ``schema``: ``facebench.result/4``;
+- ``replay_buffer``: null (the replay buffers' record, which the per-session diagnosis reads:
+  not recorded; only a rerun can say);
 - from ``/1`` only: ``memory`` must be there (a migration cannot recover what the strategy kept:
   rerun the run); ``strategy.kind`` becomes the kind the registry gives the strategy's name
   (``facebench.registry.get_strategy(name).kind``: "cumulative" for a cumulative strategy,
   which ``/1`` wrote as "sequential"; the recorded kind for a strategy that is not registered);
-- ``protocol``: the settings recorded, as protocol version 1 (every ``/1`` and ``/2`` file ran
-  it), with their hash (``facebench.protocol.protocol_sha256``);
-- ``seed_varies`` and ``buffer_history_sha256``: null (not recorded; only a rerun can say);
-- ``provenance.migrated_from``: the schema it was first written with (a ``/2`` file migrated from
+- from ``/1`` and ``/2`` only: ``protocol``: the settings recorded, as protocol version 1 (every
+  ``/1`` and ``/2`` file ran it), with their hash (``facebench.protocol.protocol_sha256``);
+  ``seed_varies`` and ``buffer_history_sha256``: null (not recorded; only a rerun can say);
+- ``provenance.migrated_from``: the schema it was first written with (a ``/3`` file migrated from
   ``/1`` keeps ``/1``).
 
-Defaults. A valid ``/3`` document without ``strategy.defaults`` (written before facebench
+Defaults. A valid ``/4`` document without ``strategy.defaults`` (written before facebench
 recorded them) gets the defaults the installed registry gives its strategy's parameters, of the
 parameters it has (``facebench.registry.StrategyEntry.defaults``), so that its run is named as a
 new run is (``facebench.registry.named_params``). A parameter whose default has changed since the
@@ -62,7 +64,7 @@ class Migration:
     """What :func:`migrate` did with the file it found at ``path``: ``outcome`` is MIGRATED (all it
     needed done), CURRENT (nothing to do: left alone) or REFUSED (not all it needed done:
     ``problems`` says what not and why). What was done: ``written``, the old schema of a file
-    rewritten as ``facebench.result/3``, with ``kind`` (old kind, new kind); ``defaults``, the
+    rewritten as ``facebench.result/4``, with ``kind`` (old kind, new kind); ``defaults``, the
     defaults recorded (None: none); ``moved``, its new path (None: not moved)."""
 
     path: Path
@@ -90,7 +92,7 @@ class Migration:
 
 
 def upgrade(document: dict) -> dict:
-    """The ``facebench.result/3`` document of a ``/1`` or ``/2`` one (see the module's
+    """The ``facebench.result/4`` document of a ``/1``, ``/2`` or ``/3`` one (see the module's
     docstring); :class:`MigrationError` if it does not migrate."""
     written = document.get("schema")
     if written not in PREVIOUS:
@@ -98,19 +100,26 @@ def upgrade(document: dict) -> dict:
     if "memory" not in document:
         raise MigrationError([("memory", f"missing: {SCHEMA} requires what the strategy kept besides the model, "
                                          "which only a new run can record")])
-    strategy = document["strategy"]
-    if written == PREVIOUS[0] and isinstance(strategy, dict) and isinstance(strategy.get("name"), str):
-        strategy = {**strategy, "kind": _registered_kind(strategy["name"], strategy.get("kind"))}
-    settings = document.get("protocol")
-    upgraded = {**document, "schema": SCHEMA, "strategy": strategy, "seed_varies": None,
-                "buffer_history_sha256": None,
-                "protocol": {"version": 1, "sha256": protocol_sha256(1, settings), "settings": settings},
+    upgraded = {**document, "schema": SCHEMA, "replay_buffer": None,
                 "provenance": {**document.get("provenance", {}),
                                "migrated_from": document.get("provenance", {}).get("migrated_from") or written}}
+    if written in PREVIOUS[:2]:  # before /3: no protocol version, nothing on seeding
+        strategy = document["strategy"]
+        if written == PREVIOUS[0] and isinstance(strategy, dict) and isinstance(strategy.get("name"), str):
+            strategy = {**strategy, "kind": _registered_kind(strategy["name"], strategy.get("kind"))}
+        settings = document.get("protocol")
+        upgraded.update(strategy=strategy, seed_varies=None, buffer_history_sha256=None,
+                        protocol={"version": 1, "sha256": protocol_sha256(1, settings), "settings": settings})
+    upgraded = {**{key: upgraded[key] for key in _ORDER if key in upgraded}, **upgraded}  # in the schema's order
     problems = validate(upgraded)
     if problems:
         raise MigrationError(problems)
     return upgraded
+
+
+_ORDER = ("schema", "scenario", "strategy", "person", "seed", "seed_varies", "sessions", "scores", "timing", "memory",
+          "buffer_history_sha256", "replay_buffer", "protocol", "provenance")
+"""The keys of a result document in the order ``facebench.board.schema.make_result`` writes them."""
 
 
 def _registered_kind(name: str, recorded: str) -> str:

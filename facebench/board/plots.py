@@ -8,6 +8,12 @@
 - ``session0_over_time.png``: a[t][0], the score on session 0 after training on session t,
   mean over runs, per method: one panel per (score, K); methods without a buffer appear
   dashed in every K's panel.
+- ``cd_k<K>.png``, ``cd_no_buffer.png``: the critical-difference diagram (Demšar 2006) of each
+  K's full-coverage rows, and of the rows without a buffer (:mod:`facebench.board.ranking`: their
+  average ranks over persons on the primary column, 1 best, on the axis; a bar joins rows
+  Nemenyi's test cannot tell apart), drawn by ``scikit_posthocs.critical_difference_diagram``;
+  its title says the Friedman test's chi-squared, p and persons, and the critical difference.
+  None where there is no Friedman test (under 3 rows or 2 persons).
 
 Scores drawn: the paper's four (perceptual and identity, reconstruction and synthesis); PSNR is
 in the table only. All values are in print scale (times 10 where the paper prints times 10).
@@ -34,15 +40,17 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import scikit_posthocs
 from matplotlib import colormaps
 from matplotlib.backends.backend_agg import FigureCanvasAgg, RendererAgg
 from matplotlib.figure import Figure
 from matplotlib.font_manager import FontProperties
 from matplotlib.ticker import MaxNLocator
 
-from facebench.board.aggregate import COLUMNS, MIN_PAIRS, column, k_label
+from facebench.board.aggregate import ALPHA, COLUMNS, MIN_PAIRS, PRIMARY, column, k_label
 from facebench.board.labels import LABELS, header
 from facebench.board.load import Board
+from facebench.board.ranking import Family, families
 from facebench.protocol import SCORES
 
 #: Scores drawn: the paper's four, those with a forgetting column on the board.
@@ -62,6 +70,8 @@ def plot_board(board: Board, table: pd.DataFrame, out: str | Path) -> list[Path]
     out.mkdir(parents=True, exist_ok=True)
     figures = {"aip_forgetting_vs_k.png": _against_k(table), "session0_over_time.png": _session0(board, table)}
     figures.update({f"matrix_{score}.png": _matrices(board, table, score) for score in PLOTTED})
+    figures.update({cd_file(family.k): critical_difference(family) for family in families(board, table)
+                    if not family.friedman.reason})
     for name, figure in figures.items():
         figure.savefig(out / name, dpi=80)
     return [out / name for name in figures]
@@ -305,4 +315,56 @@ def _session0(board: Board, table: pd.DataFrame):
             axes[-1][c].xaxis.set_major_locator(MaxNLocator(integer=True))
         axes[r][0].set_ylabel("a[t][0]")
     _legend(figure, axes)
+    return figure
+
+
+def cd_file(k: str) -> str:
+    """The critical-difference diagram's file of the K shown as ``k``: ``cd_k3.png``, ``cd_no_buffer.png`` for "-"."""
+    return "cd_no_buffer.png" if k == "-" else f"cd_k{k}.png"
+
+
+CD_POINTS = 9
+"""The font size of a critical-difference diagram's labels."""
+CD_LINE = 0.28
+"""The height of one label's line in a critical-difference diagram, in inches."""
+
+
+def critical_difference(family: Family):
+    """The critical-difference diagram of a family with a Friedman test: the rows' average ranks
+    on the axis (1, the best, on the left), each row's marker and elbow in its colour
+    (:func:`style`) and its name and rank at the elbow's end, the better half on the left, a bar
+    under the rows Nemenyi's test cannot tell apart; the margins sized in inches to the longest
+    name, a line of its own for each name."""
+    test = family.friedman
+    rows = len(test.ranks)
+    figure = _figure(1, 1)  # sized below, once the labels are measured
+    axis = figure.subplots()
+    artists = scikit_posthocs.critical_difference_diagram(
+        test.ranks, test.nemenyi, alpha=ALPHA, ax=axis, label_fmt_left="{label} ({rank:.2f})",
+        label_fmt_right="({rank:.2f}) {label}", label_props={"fontsize": CD_POINTS, "parse_math": False},
+        color_palette={method: style(method)[0] for method in test.ranks.index}, text_h_margin=0.1)
+    for label in artists["labels"]:
+        label.set_color("0.15")  # the colour is the elbow's and the marker's: a light one is no text colour
+    left = max(text_width(t.get_text(), CD_POINTS) for t in artists["labels"] if t.get_ha() == "right") / 72
+    right = max((text_width(t.get_text(), CD_POINTS) for t in artists["labels"] if t.get_ha() == "left"),
+                default=0.0) / 72
+    bottom = min(t.get_position()[1] for t in artists["labels"])
+    axis.set_xlim(1, rows)
+    axis.set_ylim(bottom - 0.6, 0.3)
+    axis.set_xticks(range(1, rows + 1))
+    axis.tick_params(labelsize=8)
+    where = "rows without a buffer" if family.k == "-" else f"K = {family.k}"
+    title = (f"{header(*PRIMARY)}, {where}: average rank over {test.persons} persons (1 = best)\n{test}; "
+             f"Nemenyi CD = {test.cd:.2f} at α = {ALPHA:.2g}")
+    plot_width = max(3.0, 0.55 * (rows - 1))
+    margins = (left + 0.3, right + 0.3)  # the labels beside the axis, and a gap
+    title_width = max(text_width(line, 9) for line in title.split("\n")) / 72
+    spare = max(0.0, title_width + 0.3 - sum(margins) - plot_width)
+    width = sum(margins) + plot_width + spare
+    height = CD_LINE * (0.9 - bottom) + 0.95  # the label lines, and the title and the ticks above
+    figure.set_size_inches(width, height)
+    start = margins[0] + spare / 2
+    figure.subplots_adjust(left=start / width, right=(start + plot_width) / width, bottom=0.1 / height,
+                           top=1 - 0.9 / height)
+    figure.suptitle(title, fontsize=9, y=1 - 0.08 / height, va="top")
     return figure

@@ -1,7 +1,12 @@
 """The leaderboard table and a comparison as text (a rich table, Markdown, CSV, JSON), and the board's files.
 
 A cell is ``mean ± half-width`` of the 95% confidence interval (``—`` for no interval: one run;
-``—`` alone where the summary does not exist, like a joint model's forgetting). Every cell of a
+``—`` alone where the summary does not exist, like a joint model's forgetting). The terminal
+table and LEADERBOARD.md carry each row's tied group (:mod:`facebench.board.ranking`: rows that
+share a letter cannot be told apart), and LEADERBOARD.md a section per K, "What this board can
+tell apart": every two rows' difference, interval, Holm-adjusted p, verdict, minimum detectable
+effect and n on the primary column, the groups, the Friedman test and the critical-difference
+diagram. Every cell of a
 column has the same decimals: three significant digits of the column's largest value, between
 1 and 4 decimals. A provisional row (:mod:`facebench.board.aggregate`: it lacks some of the
 board's persons or seeds) has rank "—" and says so after its method: "(provisional: 2/5
@@ -9,9 +14,11 @@ persons, seeds {0})"; the CSV and JSON have the columns ``coverage`` and ``provi
 an empty (null) rank.
 
 A comparison (:mod:`facebench.board.compare`) is text in a long form, one line per baseline
-(K, n pairs, new − baseline ± its 95% interval, Holm-adjusted p, verdict), fitted to a width:
-a method's name too long for its column goes on a line of its own, a number is never split;
-or JSON.
+(K, n pairs, new − baseline ± its 95% interval, minimum detectable effect, Holm-adjusted p,
+verdict), fitted to a width: a method's name too long for its column goes on a line of its own,
+a number is never split; a new row whose pairs are too few for a test is told so, with the
+difference it could see and the pairs that would see :data:`facebench.board.ranking.SMALLEST_EFFECT`
+(:func:`too_few`); or JSON.
 """
 
 from __future__ import annotations
@@ -25,12 +32,17 @@ import pandas as pd
 from rich.table import Table
 from rich.text import Text
 
+from facebench.board import ranking
 from facebench.board.aggregate import (
-    ALPHA, COLUMNS, CONFIDENCE, MIN_PAIRS, PRIMARY, TIEBREAK, column, grid, k_label,
+    ALPHA, COLUMNS, CONFIDENCE, MIN_PAIRS, PRIMARY, TIEBREAK, TOO_FEW, aggregate, column, grid, k_label,
 )
+from facebench.board.diagnosis import diagnosis_markdown, plot_diagnosis, recorded
 from facebench.board.labels import header
 from facebench.board.load import CSV, JSON, MARKDOWN, Board
-from facebench.board.plots import plot_board
+from facebench.board.plan import plan_markdown
+from facebench.board.plots import cd_file, plot_board
+from facebench.board.ranking import POWER, SMALLEST_EFFECT, Family
+from facebench.protocol import SCORES
 from facebench.style import table as styled_table
 
 
@@ -44,7 +56,8 @@ def notes(board: Board) -> list[str]:
         f"from {board.files} result files.",
         "Each cell: mean over persons × seeds ± half-width of its 95% Student-t confidence interval "
         "(— : one run, no interval); n: runs per row.",
-        f"Ranked within each K by {header(*PRIMARY)}, ties by {header(*TIEBREAK)}.",
+        f"Ranked within each K by {header(*PRIMARY)}, ties by {header(*TIEBREAK)}; group: ranked rows of one K "
+        "that share a letter cannot be told apart on it (paired t-tests over the pairs they all have, Holm-corrected).",
         f"The board's grid: {board_grid}. A row without {lacks} is provisional: listed after the ranked rows "
         "of its K, unranked (rank —), its mean not comparable.",
         "Kept memory: what the strategy holds besides the model after the last session "
@@ -75,12 +88,13 @@ def cell(mean: float, half: float, places: int) -> str:
 
 
 def text_rows(table: pd.DataFrame, separator: str = " ") -> tuple[list[str], list[list[str]]]:
-    """Titles and cells of the table, as shown in the terminal and in Markdown."""
+    """Titles and cells of the table with its ``group`` column (:func:`facebench.board.ranking.with_groups`),
+    as shown in the terminal and in Markdown."""
     names = [column(score, summary) for score, summary in COLUMNS]
     places = {name: decimals(table[name].tolist()) for name in names}
-    titles = (["K", "rank", "method", "n"] + [header(score, summary, separator) for score, summary in COLUMNS]
+    titles = (["K", "rank", "method", "group", "n"] + [header(score, summary, separator) for score, summary in COLUMNS]
               + ["kept memory"])
-    rows = [[k_label(row["K"]), rank_cell(row), method_cell(row), str(row["n"])]
+    rows = [[k_label(row["K"]), rank_cell(row), method_cell(row), row["group"], str(row["n"])]
             + [cell(row[name], row[name + "_ci95"], places[name]) for name in names]
             + [memory_cell(row["memory_items"], row["memory_bytes"])]
             for _, row in table.iterrows()]
@@ -113,7 +127,7 @@ def size(n: float) -> str:
 
 
 def rich_table(board: Board, table: pd.DataFrame) -> Table:
-    titles, rows = text_rows(table, separator="\n")
+    titles, rows = text_rows(ranking.with_groups(board, table), separator="\n")
     out = styled_table(Text(f"{board.scenario} leaderboard"), caption="\n".join(notes(board)), caption_justify="left")
     for index, title in enumerate(titles):
         out.add_column(title, justify="left" if index == 2 else "right", overflow="fold")
@@ -127,13 +141,82 @@ def rich_table(board: Board, table: pd.DataFrame) -> Table:
 
 
 def markdown(board: Board, table: pd.DataFrame) -> str:
-    titles, rows = text_rows(table)
+    """LEADERBOARD.md without the findings: the table, its notes, and what the board can tell apart."""
+    families = ranking.families(board, table)
+    titles, rows = text_rows(ranking.with_groups(board, table))
     lines = [f"# Leaderboard: {board.scenario}", ""]
     lines += ["| " + " | ".join(titles) + " |", "|" + "|".join("---" for _ in titles) + "|"]
     lines += ["| " + " | ".join(values) + " |" for values in rows]
     lines += [""] + [line + "  " for line in notes(board)]  # two spaces: a Markdown line break
     lines += ["", *skipped_lines(board)] if board.skipped else []
+    lines += ["", *told_apart(families)] if families else []
+    planned = plan_markdown(board)
+    lines += ["", *planned] if planned else []
+    if board.runs["K"].notna().any():
+        lines += ["", *diagnosis_markdown(board)]
+        lines += ["", f"![per-session diagnosis](plots/{DIAGNOSIS_PLOT})"] if recorded(board) else []
     return "\n".join(lines) + "\n"
+
+
+def told_apart(families: list[Family]) -> list[str]:
+    """The Markdown section "What this board can tell apart": one subsection per family."""
+    lines = ["## What this board can tell apart", "",
+             f"On {header(*PRIMARY)}, within each K: every two rows of full coverage, a ranked above b, compared "
+             "over the (person, seed) pairs all rows of that K have. a − b: mean ± half-width of its 95% "
+             f"interval; p_adj: two-sided paired t-test, Holm-corrected over the K's m tests; verdict on a against "
+             f"b: better or worse where p_adj < {ALPHA:.2g}, else cannot tell (no evidence of equality); MDE: the "
+             f"smallest true difference that test detects with {POWER:.0%} power at level {ALPHA:.2g}/m (Holm's "
+             "first step); n: pairs. Rows that share a letter cannot be told apart. The Friedman test ranks the "
+             "rows within each person (a row's mean over its seeds of that person), and the critical-difference "
+             "diagram joins the rows Nemenyi's test cannot tell apart (Demšar 2006)."]
+    for family in families:
+        lines += ["", *_family_lines(family)]
+    return lines
+
+
+def _family_lines(family: Family) -> list[str]:
+    """One family's subsection: its pairs, its groups, its comparisons, its Friedman test and diagram."""
+    title = "Without a buffer" if family.k == "-" else f"K = {family.k}"
+    rows, comparisons = len(family.methods), family.comparisons
+    lines = [f"### {title}", ""]
+    if rows < 2:
+        return lines + [f"{rows} row of full coverage: nothing to compare."]
+    n, persons, seeds = len(family.pairs), family.persons, family.seeds
+    tests = int(comparisons["p"].notna().sum())
+    over = (f" (person{'s' * (len(persons) != 1)} {', '.join(persons)}; seed{'s' * (len(seeds) != 1)} "
+            f"{', '.join(map(str, seeds))})" if n else "")
+    at = comparisons["level"].iloc[0]
+    tested = (f"Holm over m = {tests} test{'s' * (tests != 1)}, MDE at level {ALPHA:.2g}/m = {at:.2g}" if tests
+              else f"no test under {MIN_PAIRS} pairs, MDE at level {at:.2g}")
+    lines += [f"{rows} rows over {n} (person, seed) pair{'s' * (n != 1)}{over}; {tested}.", ""]
+    groups: dict[str, list[str]] = {}
+    for method, letters in family.groups.items():
+        for letter in letters:
+            groups.setdefault(letter, []).append(method)
+    lines += ["Groups: " + "; ".join(f"**{letter}**: {', '.join(methods)}" for letter, methods in groups.items())
+              + ".", ""]
+    places = decimals([*comparisons["difference"], *comparisons["mde"]])
+    lines += ["| a | b | a − b | p_adj | verdict | MDE | n |", "|---|---|---|---|---|---|---|"]
+    for _, row in comparisons.iterrows():
+        lines.append(f"| {row['a']} | {row['b']} | {cell(row['difference'], row['ci95'], places)} | "
+                     f"{p_text(row['p_adjusted'])} | {row['verdict']} | {_number(row['mde'], places)} | {row['n']} |")
+    friedman = family.friedman
+    if friedman.reason:
+        return lines + ["", f"{friedman}."]
+    which = "of the rows without a buffer" if family.k == "-" else f"at K = {family.k}"
+    return lines + ["", f"{friedman}; Nemenyi's critical difference {friedman.cd:.2f} ranks at {ALPHA:.2g}.", "",
+                    f"![critical-difference diagram {which}](plots/{cd_file(family.k)})"]
+
+
+def p_text(p: float) -> str:
+    """A p-value as printed: three decimals, "<0.001" below, "—" for none."""
+    if not math.isfinite(p):
+        return "—"
+    return "<0.001" if p < 0.001 else f"{p:.3f}"
+
+
+def _number(value: float, places: int) -> str:
+    return f"{value:.{places}f}" if math.isfinite(value) else "—"
 
 
 def csv(table: pd.DataFrame) -> str:
@@ -154,6 +237,8 @@ def as_json(board: Board, table: pd.DataFrame) -> str:
         "grid": _grid(grid(board.runs)),
         "provisional": "a row without a run of one of the grid's (person, seed) pairs: after the ranked rows "
                        "of its K, rank null, its mean not comparable",
+        "group": "letters of the rows' tied groups within their K (facebench.board.ranking): two rows that share a "
+                 "letter cannot be told apart by Holm-corrected paired t-tests; empty for a provisional row",
         "rows": records(table),
     }
     return json.dumps(payload, indent=1, ensure_ascii=False) + "\n"
@@ -174,6 +259,16 @@ FINDINGS = "FINDINGS.md"
 """A board folder's hand-written text (the reference table, what the board shows), appended to LEADERBOARD.md."""
 
 
+def board_table(board: Board) -> pd.DataFrame:
+    """The board's table as every view shows it: :func:`facebench.board.aggregate.aggregate`'s,
+    with the tied groups (:func:`facebench.board.ranking.with_groups`)."""
+    return ranking.with_groups(board, aggregate(board))
+
+
+DIAGNOSIS_PLOT = "diagnosis.png"
+"""The per-session diagnosis's plot in a board's plots folder (a board with replay rows)."""
+
+
 def write_board(board: Board, table: pd.DataFrame, out: str | Path) -> list[Path]:
     """Write LEADERBOARD.md (the table, then ``out``/FINDINGS.md if there is one), leaderboard.csv,
     leaderboard.json and the plots into ``out``."""
@@ -186,7 +281,10 @@ def write_board(board: Board, table: pd.DataFrame, out: str | Path) -> list[Path
     for name, text in ((MARKDOWN, page), (CSV, csv(table)), (JSON, as_json(board, table))):
         (out / name).write_text(text, encoding="utf-8")
         written.append(out / name)
-    return written + plot_board(board, table, out / "plots")
+    plots = plot_board(board, table, out / "plots")
+    if recorded(board):
+        plots.append(plot_diagnosis(board, out / "plots" / DIAGNOSIS_PLOT))
+    return written + plots
 
 
 def _grid(board_grid) -> dict:
@@ -250,12 +348,6 @@ def _rank_lines(comparison, mine, width: int) -> list[str]:
     return lines + _wrap(text + ".", width)
 
 
-def _p_text(p: float) -> str:
-    if not math.isfinite(p):
-        return "—"
-    return "<0.001" if p < 0.001 else f"{p:.3f}"
-
-
 def _column_lines(rows: pd.DataFrame, score: str, summary: str, width: int, exploratory: bool) -> list[str]:
     """One column's differences: a heading, then one line per baseline."""
     tests = int(rows["p"].notna().sum())
@@ -263,9 +355,11 @@ def _column_lines(rows: pd.DataFrame, score: str, summary: str, width: int, expl
                f"pairs both have, {_keep('mean ± 95% CI')}; ")
     if tests:
         heading += (f"p_adj: paired t-test, Holm over {tests} test{'s' * (tests != 1)}; cannot tell: "
-                    f"{_keep(f'p_adj ≥ {ALPHA:.2g}')}, or {_keep(f'n < {MIN_PAIRS}')} (no test).")
+                    f"{_keep(f'p_adj ≥ {ALPHA:.2g}')}, or {_keep(f'n < {MIN_PAIRS}')} (no test); ")
     else:
-        heading += f"no p-value: {_keep(f'n < {MIN_PAIRS}')} pairs with every baseline, too few to test."
+        heading += f"no p-value: {_keep(f'n < {MIN_PAIRS}')} pairs with every baseline, too few to test; "
+    heading += (f"MDE: the smallest true difference the test detects with {POWER:.0%} power at Holm's first "
+                f"level, {_keep(f'{ALPHA:.2g}/m = {rows.level.iloc[0]:.2g}')}.")
     lines = _wrap(heading, width)
     places = decimals(rows["difference"].tolist())
     means, halves = [], []
@@ -273,19 +367,21 @@ def _column_lines(rows: pd.DataFrame, score: str, summary: str, width: int, expl
         means.append(f"{difference:+.{places}f}" if math.isfinite(difference) else "—")
         halves.append(f"{half:.{places}f}" if math.isfinite(half) else "—")
     mean_width, half_width = max(map(len, means)), max(map(len, halves))
+    mde_places = decimals(rows["mde"].tolist())
     cells = []
     for (_, row), mean, half in zip(rows.iterrows(), means, halves):
         difference = f"{mean:>{mean_width}} ± {half:>{half_width}}" if mean != "—" else "—"
         cells.append((row["baseline"], k_label(row["baseline_K"]), str(row["n"]), difference,
-                      _p_text(row["p_adjusted"]), row["verdict"]))
-    titles = ("baseline", "K", "n", "new − baseline", "p_adj", "verdict")
+                      _number(row["mde"], mde_places), p_text(row["p_adjusted"]), row["verdict"]))
+    titles = ("baseline", "K", "n", "new − baseline", "MDE", "p_adj", "verdict")
     widths = [max(len(title), *(len(c[i]) for c in cells)) for i, title in enumerate(titles)]
     fixed = sum(widths[1:]) + 2 * (len(titles) - 1)  # the columns after the name, two spaces apart
     widths[0] = max(8, min(widths[0], width - 2 - fixed))
 
     def line(values) -> str:
-        name, k, n, difference, p, verdict = values
-        rest = f"{k:>{widths[1]}}  {n:>{widths[2]}}  {difference:<{widths[3]}}  {p:>{widths[4]}}  {verdict}"
+        name, k, n, difference, mde, p, verdict = values
+        rest = (f"{k:>{widths[1]}}  {n:>{widths[2]}}  {difference:<{widths[3]}}  {mde:>{widths[4]}}  "
+                f"{p:>{widths[5]}}  {verdict}")
         if len(name) > widths[0]:
             return f"  {name}\n  {'':<{widths[0]}}  {rest}"
         return f"  {name:<{widths[0]}}  {rest}".rstrip()
@@ -293,6 +389,38 @@ def _column_lines(rows: pd.DataFrame, score: str, summary: str, width: int, expl
     lines.append(line(titles))
     lines += [text for cell in cells for text in line(cell).split("\n")]
     return lines
+
+
+def too_few(rows: pd.DataFrame) -> str | None:
+    """For one new row's comparisons on the primary column: where some have too few pairs for a
+    test ("cannot tell (n < 3)"), the sentence that says so, with the smallest difference those
+    pairs could see (:func:`facebench.board.ranking.mde`, at the level the family would test at)
+    and the pairs that would see :data:`facebench.board.ranking.SMALLEST_EFFECT` at that level with the
+    spread measured (:func:`facebench.board.ranking.pairs_needed`); None where none has."""
+    rows = rows[rows["verdict"] == TOO_FEW]
+    if rows.empty:
+        return None
+    scale = SCORES[PRIMARY[0]][1]
+    unit = f" (×{scale})" if scale != 1 else ""
+    ns = sorted(set(rows["n"]))
+    n = _span(ns, "d")
+    text = f"too few runs to decide: n = {n} pair{'s' * (ns[-1] != 1)}"
+    spread = rows[rows["sd"] > 0]
+    if spread.empty:
+        return text + f"; the spread of the differences needs at least 2 pairs, a test {MIN_PAIRS}."
+    mdes = sorted(spread["mde"])
+    places = decimals(mdes)
+    needed = sorted(ranking.pairs_needed(SMALLEST_EFFECT, sd, at) for sd, at in zip(spread["sd"], spread["level"]))
+    against = (f" against {len(spread)} baselines" if len(spread) > 1 else "")
+    return (text + f"; at n = {n} the smallest detectable difference is {_span(mdes, f'.{places}f')}{unit}{against}"
+            f" ({POWER:.0%} power, level {spread['level'].iloc[0]:.2g}); about {_span(needed, 'd')} pairs would "
+            f"detect {SMALLEST_EFFECT:g}{unit}.")
+
+
+def _span(values: list, spec: str) -> str:
+    """``3`` or ``3 to 7``: the least and the largest of sorted ``values``."""
+    low, high = format(values[0], spec), format(values[-1], spec)
+    return low if low == high else f"{low} to {high}"
 
 
 def comparison_text(comparison, width: int = 80, all_columns: bool = False) -> list[str]:
@@ -311,6 +439,9 @@ def comparison_text(comparison, width: int = 80, all_columns: bool = False) -> l
             shown = rows[rows["column"] == column(score, summary)]
             if len(shown):
                 lines += [""] + _column_lines(shown, score, summary, width, exploratory=(score, summary) != PRIMARY)
+            sentence = too_few(shown) if (score, summary) == PRIMARY else None
+            if sentence:
+                lines += ["", *_wrap(sentence[0].upper() + sentence[1:], width)]
         blocks.append("\n".join(lines))
     return blocks
 
@@ -319,6 +450,12 @@ def comparison_tables(comparison, width: int = 80, all_columns: bool = False) ->
     """:func:`comparison_text` as rich Text, one per new (method, K) (Text: a method's name is
     never read as rich markup)."""
     return [Text(block) for block in comparison_text(comparison, width, all_columns)]
+
+
+def _primary_of(differences: pd.DataFrame, mine) -> pd.DataFrame:
+    """The primary column's differences of the new row ``mine`` (a row of a comparison's ranks)."""
+    return differences[differences["primary"] & (differences["method"] == mine["method"])
+                       & (differences["K"].map(k_label) == k_label(mine["K"]))]
 
 
 def comparison_json(comparison, all_columns: bool = False) -> str:
@@ -335,10 +472,14 @@ def comparison_json(comparison, all_columns: bool = False) -> str:
         "confidence": CONFIDENCE,
         "verdict": f"better or worse: Holm-adjusted p < {ALPHA:.2g}, in the column's direction; cannot tell: "
                    "otherwise (no evidence either way, not evidence of equality)",
+        "mde": f"the smallest true difference (print scale) the paired t-test detects with {POWER:.0%} power at "
+               "level (alpha / m, Holm's first level for the family's m comparisons), the sd of the differences "
+               "as measured",
         "primary": column(*PRIMARY),
         "columns": [column(s, m) for s, m in COLUMNS if all_columns or (s, m) == PRIMARY],
         "grid": _grid(comparison.grid),
-        "ranks": records(comparison.ranks),
+        "ranks": [{**record, "too_few": too_few(_primary_of(comparison.differences, record))}
+                  for record in records(comparison.ranks)],
         "differences": records(differences),
     }
     return json.dumps(payload, indent=1, ensure_ascii=False) + "\n"

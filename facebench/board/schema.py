@@ -1,4 +1,4 @@
-"""The standard result file, schema ``facebench.result/3``: writing it and validating it.
+"""The standard result file, schema ``facebench.result/4``: writing it and validating it.
 
 One JSON file per (scenario, strategy and its parameters, person, seed). For every score
 (``facebench.protocol.SCORES``) it holds the direction, the factor the paper prints it with,
@@ -9,20 +9,31 @@ card and its hash, the strategy (name, kind: "sequential", "cumulative", "joint"
 for a file written without them, when ``--migrate`` recorded them; a board names the run by the
 parameters that differ from them, from the file alone: ``facebench.registry.named_params``),
 person, seed and what the seed varies, the protocol (version, hash, settings), seconds spent,
-what the strategy kept besides the model (``memory``), the hash of its buffer's history and
-provenance (versions, git commit, device, threads, CPU; the generic models' sha256s by role,
+what the strategy kept besides the model (``memory``), the hash of its buffer's history, the
+replay buffers' record (``replay_buffer``) and provenance (versions, git commit, device, threads, CPU; the generic models' sha256s by role,
 ``models``, and their backend names, ``backends``: ``faceworld`` for the shipped zoo's, a user's
 model's otherwise, e.g. ``lpips-alex``; a file without ``backends``, such as one written before
 they were recorded, was scored by FaceWorld's models in every role).
 
-Changes from ``facebench.result/2``: ``protocol`` is ``{"version", "sha256", "settings"}``
+Changes from ``facebench.result/3``: ``replay_buffer``, the record the per-session diagnosis
+reads (``facebench.run.history.BufferHistory.record``, ``facebench.board.diagnosis``): after
+each experience t, the session of every item of the replay buffers (``sessions[t]``) and its
+index among its session's training anchors (``items[t]``, null where no anchor equals it; an
+entry of either is null for an experience a resumed run did not record), and for each session
+k, ``hull_distance[k]``, the mean over session k's training anchors of their Euclidean distance
+in latent space (latent units) to the convex hull of the final buffer's latents (null: the final
+buffer is empty); null for a run without a replay buffer (``buffer_history_sha256`` null), and in
+a file migrated from an earlier schema (not recorded: only a rerun can say).
+
+Changes from ``facebench.result/2`` to ``/3``: ``protocol`` is ``{"version", "sha256", "settings"}``
 (``/2`` held the settings alone, all of protocol version 1); ``scores`` holds the scores of the
 file's protocol version (``facebench.protocol.SCORES_OF_VERSION``); ``seed_varies`` lists what
 the run's seed changed (:data:`SEEDED`) and ``buffer_history_sha256`` identifies the sequence of
 buffers a replay run trained with (null without a buffer), so that a board counts distinct
 buffer histories rather than seeds. From ``/1``: ``memory`` is required and ``strategy.kind`` may
-be "cumulative". ``facebench leaderboard DIR --migrate`` rewrites ``/1`` and ``/2`` files
-(:mod:`facebench.board.migrate`); a migrated file cannot say what its seed varied (null).
+be "cumulative". ``facebench leaderboard DIR --migrate`` rewrites ``/1``, ``/2`` and ``/3`` files
+(:mod:`facebench.board.migrate`); a file migrated from ``/1`` or ``/2`` cannot say what its seed
+varied (null), nor one migrated from any of them its replay buffers' record (null).
 
 A document is valid when :func:`validate` finds no problem:
 
@@ -36,8 +47,8 @@ A document is valid when :func:`validate` finds no problem:
   hex; ``strategy.name`` is a registry name; ``strategy.params`` holds JSON scalars (string,
   number, boolean, null; an integer within int64), ``buffer_size``, where present, a positive
   integer within int64; ``strategy.defaults``, where present, JSON scalars too (absent in a file
-  written before facebench recorded them, which ``/3`` still reads: its every parameter names its
-  run until ``facebench leaderboard DIR --migrate`` records them); ``seed`` is a run seed, 0 to
+  written before facebench recorded them, which the current schema still reads: its every
+  parameter names its run until ``facebench leaderboard DIR --migrate`` records them); ``seed`` is a run seed, 0 to
   2**32 - 1; ``memory.items`` and ``memory.bytes`` are integers, ``memory.bytes_per_item`` a
   number, none negative, none over int64;
 - meaning (explicit checks): the card hash ``scenario.card_sha256`` is the sha256 of the card
@@ -49,7 +60,12 @@ A document is valid when :func:`validate` finds no problem:
   with every a[t][k], k <= t, a number and null above the diagonal, or 1 x T, every entry a
   number, for kind "joint"; its summaries equal those :func:`summaries` computes from it;
   ``scores`` holds exactly the scores of its protocol version; every key of ``strategy.defaults``
-  is a key of ``strategy.params`` (a run's parameters are complete).
+  is a key of ``strategy.params`` (a run's parameters are complete); ``replay_buffer`` is recorded
+  exactly when ``buffer_history_sha256`` is (a migrated file may lack it), with one entry of
+  ``sessions`` and of ``items`` per experience (T, or 1 for kind "joint"), ``items[t]`` as long as
+  ``sessions[t]``, every session a session of the run (and, for a kind other than "joint", at
+  most t after experience t) and ``hull_distance`` one number per session (checked once the
+  run's sessions are the card's).
 
 A problem is (field, problem): the dotted path of the key (``scores.recon_psnr.matrix[1][0]``;
 "" for the whole document) and what is wrong with it.
@@ -80,8 +96,8 @@ from facebench.data import cards
 from facebench.errors import FacebenchError
 from facebench.protocol import SCORES, SCORES_OF_VERSION, VERSIONS, protocol_sha256
 
-SCHEMA = "facebench.result/3"
-PREVIOUS = ("facebench.result/1", "facebench.result/2")
+SCHEMA = "facebench.result/4"
+PREVIOUS = ("facebench.result/1", "facebench.result/2", "facebench.result/3")
 """The schemas :mod:`facebench.board.migrate` rewrites as :data:`SCHEMA`."""
 SEEDED = ("batch_order", "p0_samples", "buffer")
 """What a run's seed may vary (``seed_varies``): the order of the mini-batches, the P0 samples
@@ -217,11 +233,22 @@ class _Provenance(BaseModel):
 
     @model_validator(mode="after")
     def _inputs_recorded(self):
-        """A file written as /2 or /3 names its inputs: the generic models' sha256s by role and
+        """A file written as /2 or later names its inputs: the generic models' sha256s by role and
         the hash of the person's images; a file migrated from /1 cannot (they were not recorded)."""
-        if self.migrated_from in (None, PREVIOUS[1]) and (self.models is None or self.images_sha256 is None):
+        if self.migrated_from != PREVIOUS[0] and (self.models is None or self.images_sha256 is None):
             raise ValueError("models and images_sha256 must be recorded")
         return self
+
+
+class _ReplayBuffer(_Closed):
+    """The replay buffers' record (``facebench.run.history.BufferHistory.record``): per experience,
+    the sessions of the buffers' items and their indices among their session's anchors (null: not
+    recorded; an index null: no anchor equals the item); per session, the mean distance of its
+    anchors to the final buffer's hull (null: an empty final buffer)."""
+
+    sessions: list[list[_Count] | None]
+    items: list[list[_Count | None] | None]
+    hull_distance: list[Annotated[float, Field(ge=0)]] | None
 
 
 class _Result(_Closed):
@@ -238,6 +265,7 @@ class _Result(_Closed):
     timing: dict[str, float]
     memory: _Memory
     buffer_history_sha256: Annotated[str, Field(pattern=r"^[0-9a-f]{64}$")] | None
+    replay_buffer: _ReplayBuffer | None  # null: no replay buffer, or not recorded (a migrated file)
     protocol: _Protocol
     provenance: _Provenance
 
@@ -254,7 +282,7 @@ class _Result(_Closed):
 def make_result(*, spec, kind: str, scenario, protocol, matrices: dict[str, np.ndarray], timing: dict,
                 memory: dict, device: str, models: dict[str, str], images_sha256: str,
                 seed_varies: list[str], buffer_history_sha256: str | None, strategy_source: dict,
-                backends: dict[str, str] | None = None) -> dict:
+                replay_buffer: dict | None = None, backends: dict[str, str] | None = None) -> dict:
     """The result document of a finished run. ``spec``: the run (``.strategy``, ``.params``,
     ``.person``, ``.seed``, ``.defaults``: recorded as ``strategy.defaults`` unless None); ``kind``: the strategy's kind (:data:`KINDS`); ``scenario``: its
     ``.name`` and ``.card`` (``.data``, ``.sha256``); ``protocol``: the run's ``Protocol``;
@@ -262,7 +290,9 @@ def make_result(*, spec, kind: str, scenario, protocol, matrices: dict[str, np.n
     kept besides the model (``facebench.run.memory.kept_memory``); ``device``: the torch device;
     ``models``: the generic models' sha256s by role; ``images_sha256``: the hash of the person's
     images (``Scenario.images_sha256``); ``seed_varies``: what the seed changed (:data:`SEEDED`);
-    ``buffer_history_sha256``: the buffer history's hash (None: no buffer); ``strategy_source``:
+    ``buffer_history_sha256``: the buffer history's hash (None: no buffer); ``replay_buffer``: the
+    replay buffers' record (``facebench.run.history.BufferHistory.record``; None: no buffer);
+    ``strategy_source``:
     which code the strategy is (``facebench.registry.StrategyEntry.source``), recorded as
     ``provenance.strategy``; ``backends``: the generic models' backend names by role
     (``facebench.models.generic.GenericModels.backends``; None: not recorded, FaceWorld's)."""
@@ -279,6 +309,7 @@ def make_result(*, spec, kind: str, scenario, protocol, matrices: dict[str, np.n
         "timing": {k: round(float(v), 3) for k, v in timing.items()},
         "memory": memory,
         "buffer_history_sha256": buffer_history_sha256,
+        "replay_buffer": replay_buffer,
         "protocol": protocol.record(),
         "provenance": {**provenance(device), "models": dict(models), "images_sha256": images_sha256,
                        "strategy": dict(strategy_source), **({} if backends is None else {"backends": dict(backends)})},
@@ -399,7 +430,7 @@ def validate(document) -> list[tuple[str, str]]:
     if found:
         return found
     found = (_protocol_problems(document["protocol"]) or _card_problems(document["scenario"], document["protocol"])
-             or _card_run_problems(document)) + _defaults_problems(document["strategy"])
+             or _card_run_problems(document) or _replay_problems(document)) + _defaults_problems(document["strategy"])
     joint = document["strategy"]["kind"] == "joint"
     expected = SCORES_OF_VERSION[document["protocol"]["version"]]
     for name in SCORES:
@@ -568,6 +599,42 @@ def _defaults_problems(strategy: dict) -> list[tuple[str, str]]:
     """A recorded default of a parameter that the run's parameters lack."""
     return [(_field("strategy.defaults", name), "not a parameter of the run (strategy.params)")
             for name in strategy.get("defaults", {}) if name not in strategy["params"]]
+
+
+def _replay_problems(document: dict) -> list[tuple[str, str]]:
+    """A replay buffers' record that does not agree with the run: recorded without a buffer
+    history, missing beside one (unless migrated), of another number of experiences or sessions,
+    an item list not as long as its session list, a session that is not one of the run's or, for
+    a kind other than "joint", later than the experience after which it was in the buffer."""
+    record, history = document["replay_buffer"], document["buffer_history_sha256"]
+    if record is None:
+        if history is not None and document["provenance"].get("migrated_from") is None:
+            return [("replay_buffer", "not recorded, but the run had a replay buffer (buffer_history_sha256): a run "
+                                      "of this schema records it")]
+        return []
+    if history is None:
+        return [("replay_buffer", "recorded, but the run had no replay buffer (buffer_history_sha256 is null)")]
+    sessions = document["sessions"]
+    joint = document["strategy"]["kind"] == "joint"
+    experiences = 1 if joint else sessions
+    found = []
+    for key in ("sessions", "items"):
+        if len(record[key]) != experiences:
+            found.append((f"replay_buffer.{key}", f"{len(record[key])} entries, expected one per experience "
+                                                  f"({experiences})"))
+    distances = record["hull_distance"]
+    if distances is not None and len(distances) != sessions:
+        found.append(("replay_buffer.hull_distance", f"{len(distances)} entries, expected one per session ({sessions})"))
+    for t, (held, items) in enumerate(zip(record["sessions"], record["items"])):
+        if (held is None) != (items is None) or (held is not None and len(held) != len(items)):
+            found.append((f"replay_buffer.items[{t}]", "not one entry per item of replay_buffer.sessions"
+                                                       f"[{t}]"))
+        last = sessions - 1 if joint else min(t, sessions - 1)
+        for i, session in enumerate(held or []):
+            if session > last:
+                found.append((f"replay_buffer.sessions[{t}][{i}]", f"session {session} in the buffer after "
+                                                                   f"experience {t} (sessions 0 .. {last})"))
+    return found
 
 
 def _is_person(person: str, persons: int) -> bool:

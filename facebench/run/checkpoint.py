@@ -7,7 +7,8 @@ its inputs (``header``: the spec, the card's hash, the hash of the person's imag
 protocol's settings, the generic models' sha256s), so a checkpoint resumes only the very run
 that wrote it, on the same inputs. Its state: the sessions done, the generator's weights (the
 optimizer starts afresh with every session: ``facebench.run.template``), the template's clock (plugins such as EWC read its ``train_exp_counter``),
-the strategy's plugins (pickled), the buffer history's hash (``facebench.run.history``), the
+the strategy's plugins (pickled) with the buffer history (its hash and its record of the buffers'
+items, ``facebench.run.history``), the
 evaluator's state (score matrices so far and the latents
 its warm starts continue from), the seconds spent so far
 (fine-tuning, evaluation, anchors, all) and the global random generators' state

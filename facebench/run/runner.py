@@ -15,7 +15,14 @@ evaluator and the fine-tuning template over the experiences the strategy kind la
 (``facebench.run.kinds``), with the kind's own plugins (where each experience starts) and the
 buffer history (``facebench.run.history``); let plugins adapt the model (``facebench.hooks.AdaptsModel``);
 restore a checkpoint if resuming; train experience by experience (the evaluator scores inside
-the template, after each experience); write the result file.
+the template, after each experience); write the result file, with the replay buffers' record
+(``BufferHistory.record``: the buffers' sessions after each experience, each session's distance
+to the final buffer's hull; null without a replay buffer).
+
+The checkpoint keeps the buffer history (its record so far) with the strategy's plugins: the
+runner hands ``checkpoint.save`` and ``checkpoint.restore`` the plugins and the history after
+them. A checkpoint written before the history was kept there restores the plugins only; the
+record then says None for the experiences done before the resume (``BufferHistory.resumed``).
 
 Timing (seconds, in the result file): ``anchors_s`` computing or loading the anchors,
 ``train_s`` fine-tuning (``StepBudget.seconds``), ``select_s`` buffer selection (the storage
@@ -136,7 +143,7 @@ def run(spec: RunSpec, out: str | Path = "runs", resume: bool = False, force: bo
     generator = copy.deepcopy(models.generator).requires_grad_(True)
     plugins = entry.plugins(spec.params, seed=spec.seed, replay_batch_size=protocol.batch_replay)
     evaluator = ProtocolEvaluator(generator, models, sessions, anchors, protocol, spec.seed, kind)
-    history = BufferHistory(plugins)
+    history = BufferHistory(plugins, anchors)
     experiences = kind.experiences([items_dataset(a, s.train.images, t) for t, (a, s) in enumerate(zip(anchors, sessions))])
     template = PersonalizationTemplate(synthesis=generator.synthesis, perceptual=models.perceptual, protocol=protocol,
                                        plugins=[*kind.plugins(models.generator), *plugins, history, evaluator],
@@ -148,8 +155,9 @@ def run(spec: RunSpec, out: str | Path = "runs", resume: bool = False, force: bo
     first = 0
     stream = training_stream(experiences)
     if state is not None:
-        first = checkpoint.restore(state, generator=generator, template=template, plugins=plugins, evaluator=evaluator,
-                                   history=history)
+        first = checkpoint.restore(state, generator=generator, template=template, plugins=[*plugins, history],
+                                   evaluator=evaluator, history=history)
+        history.resumed(first)
         if progress:
             progress("session", first, len(stream))
 
@@ -157,8 +165,9 @@ def run(spec: RunSpec, out: str | Path = "runs", resume: bool = False, force: bo
         template.train(stream[t], eval_streams=[])
         if progress:
             progress("session", t + 1, len(stream))
-        checkpoint.save(ckpt, head, sessions_done=t + 1, generator=generator, template=template, plugins=plugins,
-                        evaluator=evaluator, history=history, anchors_s=anchors_s, elapsed_s=before + time.perf_counter() - started)
+        checkpoint.save(ckpt, head, sessions_done=t + 1, generator=generator, template=template,
+                        plugins=[*plugins, history], evaluator=evaluator, history=history, anchors_s=anchors_s,
+                        elapsed_s=before + time.perf_counter() - started)
 
     timing = {
         "anchors_s": anchors_s,
@@ -170,7 +179,8 @@ def run(spec: RunSpec, out: str | Path = "runs", resume: bool = False, force: bo
     document = schema.make_result(spec=spec, kind=kind.name, scenario=scenario, protocol=protocol,
                                   matrices=evaluator.matrices, timing=timing, device=device,
                                   memory=kept_memory(plugins, kind.held(experiences)), seed_varies=seed_varies(plugins),
-                                  buffer_history_sha256=history.sha256, strategy_source=entry.source(),
+                                  buffer_history_sha256=history.sha256, replay_buffer=history.record(),
+                                  strategy_source=entry.source(),
                                   backends=models.backends, **inputs)
     try:
         schema.write_result(path, document, overwrite=force)
