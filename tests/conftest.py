@@ -1,6 +1,16 @@
-"""Fixtures shared by the test modules."""
+"""Fixtures shared by the test modules.
 
-import pytest
+Under pytest-xdist (``-n``), each worker process runs torch, and the processes it starts, on one
+thread: two workers of two threads each on two cores spin-wait in OpenMP and run many times
+slower (docs/speed.md). Set here, before any test module imports torch.
+"""
+
+import os
+
+if os.environ.get("PYTEST_XDIST_WORKER"):
+    os.environ["OMP_NUM_THREADS"] = "1"
+
+import pytest  # noqa: E402
 import yaml
 
 from facebench import registry

@@ -89,6 +89,10 @@ def test_holm_over_a_family_is_statsmodels_holm():
     adjusted = ag.holm(p)
     assert np.isnan(adjusted[2])
     np.testing.assert_allclose(adjusted[[0, 1, 3, 4]], multipletests(p[[0, 1, 3, 4]], method="holm")[1])
+    rng = np.random.default_rng(0)
+    for m in rng.integers(1, 30, 10):  # ties included: p rounded to two places (each call runs gc.collect)
+        p = np.round(rng.uniform(0, 0.2, m), 2)
+        np.testing.assert_allclose(ag.holm(p), multipletests(p, method="holm")[1])
 
 
 def _power(delta: float, n: int, sd: float, alpha: float) -> float:

@@ -28,6 +28,7 @@ import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -79,6 +80,9 @@ def _alive(group: int) -> bool:
 def cluster(tmp_path_factory):
     """The address of a two-node cluster and the cache its nodes were started with."""
     root = tmp_path_factory.mktemp("cluster")
+    # Ray's sockets live under its temp dir, and a Unix socket's path may not exceed 107 bytes:
+    # pytest's folders (deeper under pytest-xdist) are too long, so a short one under /tmp
+    short = Path(tempfile.mkdtemp(prefix="fb-ray-", dir="/tmp"))
     env = {**os.environ, "FACEBENCH_CACHE": str(root / "cache"), "RAY_AUTH_MODE": "disabled"}
     port = free_port()
     ray_start = [str(Path(sys.executable).with_name("ray")), "start"]
@@ -87,7 +91,7 @@ def cluster(tmp_path_factory):
         return ["--num-cpus", "1", "--object-store-memory", str(100 * 2**20), "--disable-usage-stats",
                 "--dashboard-agent-listen-port", str(free_port())]
 
-    starts = [[*ray_start, "--head", "--port", str(port), "--temp-dir", str(root / "ray"), "--include-dashboard=false",
+    starts = [[*ray_start, "--head", "--port", str(port), "--temp-dir", str(short), "--include-dashboard=false",
                "--ray-client-server-port", str(free_port()), *node()],
               [*ray_start, "--address", f"127.0.0.1:{port}", *node()]]
     groups = []
@@ -102,6 +106,7 @@ def cluster(tmp_path_factory):
         yield {"address": f"127.0.0.1:{port}", "cache": root / "cache"}
     finally:
         end_groups(groups)
+        shutil.rmtree(short, ignore_errors=True)
 
 
 def spec(person: str) -> RunSpec:
