@@ -14,6 +14,7 @@ import fake_results
 from facebench.board import aggregate as ag
 from facebench.board import html as board_html
 from facebench.board import load as lb
+from facebench.board import ranking
 from facebench.board.aggregate import PRIMARY, column
 from facebench.cli import main
 
@@ -345,9 +346,18 @@ def test_a_methods_link_opens_its_per_person_results(browser, grouped, board_dir
 
 
 def test_the_commands_page_marks_the_boards_tied_groups(built, board_dir):
-    ranking = pytest.importorskip("facebench.board.ranking")
     board = lb.load(board_dir)
     expected = ranking.with_groups(board, ag.aggregate(board))["group"].tolist()
     text = (built / "leaderboard.html").read_text(encoding="utf-8")
     assert re.findall(r'<tr class="[^"]*" data-k="[^"]*" data-group="([^"]*)"', text) == expected
     assert any(expected) and 'class="badge g0"' in text
+
+
+def test_the_page_carries_the_boards_analysis_as_leaderboard_md_does(built):
+    text = (built / "leaderboard.html").read_text(encoding="utf-8")
+    analysis = text[text.index('<section id="analysis">'):]
+    analysis = analysis[:analysis.index("</section>")]
+    for heading in ("What this board can tell apart", "The paper&#x27;s findings as the plan&#x27;s tests",
+                    "Why a policy wins or not: per-session diagnosis"):
+        assert f"<h2>{heading}</h2>" in analysis.replace("'", "&#x27;")
+    assert "<table>" in analysis and 'src="data:image/png;base64,' in analysis  # the CD diagrams, inlined

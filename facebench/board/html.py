@@ -24,6 +24,8 @@ Sections, in order:
   K's table is shown one after the other;
 - the plots: every PNG of the board's ``plots`` folder (critical-difference diagrams ``cd_*``
   first), each with a caption from its file name;
+- the analysis: LEADERBOARD.md's sections on what the board can tell apart, the plan's tests
+  and the per-session diagnosis (``facebench.board.render.analysis``), rendered as below;
 - the findings: FINDINGS.md (of the output folder, else of the board's folder) rendered from
   Markdown; raw HTML in it is shown as text, a link that is not http(s), mailto, a fragment or
   relative is dropped, an image is inlined from the file it names (relative to FINDINGS.md's
@@ -49,6 +51,8 @@ import pandas as pd
 from facebench.board.aggregate import COLUMNS, PRIMARY, column, grid, k_label, person_key, scaled
 from facebench.board.labels import LABELS, SUMMARIES, header
 from facebench.board.load import Board
+from facebench.board.ranking import families
+from facebench.board.render import analysis
 from facebench.protocol import SCORES, VERSIONS
 
 HTML = "leaderboard.html"
@@ -83,8 +87,9 @@ def write_html(board: Board, table: pd.DataFrame, out: str | Path, source: str |
 def page(board: Board, table: pd.DataFrame, plots: Path | None = None, findings: Path | None = None) -> str:
     """The whole page as text."""
     table = table.reset_index(drop=True)
-    sections = [_header(board), _table_section(board, table), _plots_section(plots),
-                _findings_section(findings, plots.parent if plots else None), _runs_section(board, table)]
+    out = plots.parent if plots else None
+    sections = [_header(board), _table_section(board, table), _plots_section(plots), _analysis_section(board, table, out),
+                _findings_section(findings, out), _runs_section(board, table)]
     title = f"facebench leaderboard: {board.scenario}"
     return (
         "<!doctype html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n"
@@ -447,6 +452,16 @@ def render_markdown(text: str, *bases: Path) -> str:
     converter.inlinePatterns.deregister("html")
     converter.treeprocessors.register(Links(converter), "facebench-links", 0)
     return converter.convert(text)
+
+
+def _analysis_section(board: Board, table: pd.DataFrame, out: Path | None) -> str:
+    """LEADERBOARD.md's analysis (``facebench.board.render.analysis``: what the board can tell
+    apart, the plan's tests, the per-session diagnosis) as HTML, its images from ``out``."""
+    lines = analysis(board, families(board, table))
+    if not lines:
+        return ""
+    body = render_markdown("\n".join(lines), *([out] if out is not None else []))
+    return f"<section id=\"analysis\"><div class=\"findings\">{body}</div></section>"
 
 
 def _findings_section(findings: Path | None, out: Path | None = None) -> str:

@@ -149,13 +149,22 @@ def markdown(board: Board, table: pd.DataFrame) -> str:
     lines += ["| " + " | ".join(values) + " |" for values in rows]
     lines += [""] + [line + "  " for line in notes(board)]  # two spaces: a Markdown line break
     lines += ["", *skipped_lines(board)] if board.skipped else []
-    lines += ["", *told_apart(families)] if families else []
+    analysed = analysis(board, families)
+    lines += ["", *analysed] if analysed else []
+    return "\n".join(lines) + "\n"
+
+
+def analysis(board: Board, families: list[Family]) -> list[str]:
+    """The board's analysis sections as Markdown lines: what it can tell apart (``families``,
+    :func:`facebench.board.ranking.families`), the plan's tests, and the per-session diagnosis
+    of its replay rows; images as links into its plots folder."""
+    lines = ["", *told_apart(families)] if families else []
     planned = plan_markdown(board)
     lines += ["", *planned] if planned else []
     if board.runs["K"].notna().any():
         lines += ["", *diagnosis_markdown(board)]
         lines += ["", f"![per-session diagnosis](plots/{DIAGNOSIS_PLOT})"] if recorded(board) else []
-    return "\n".join(lines) + "\n"
+    return lines[1:]
 
 
 def told_apart(families: list[Family]) -> list[str]:
