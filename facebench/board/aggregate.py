@@ -35,7 +35,7 @@ persons of one seed its smallest two-sided p is 2/32 = 0.0625, so it could never
 difference. Below :data:`MIN_PAIRS` pairs there is no p-value at all: a t-test on one degree of
 freedom says nothing worth printing. The p-values of one family (one new row against each of its
 baselines in one column; a board's rows of one K against each other) are corrected with Holm's
-step-down method (:func:`holm`, statsmodels' implementation), which bounds
+step-down method (:func:`holm`), which bounds
 the chance of any false "better" or "worse" in the family by :data:`ALPHA` without assuming the
 tests independent (they are not: the baselines share pairs). The verdict on a baseline is
 "better" or "worse" (the column's direction, :func:`better_is_lower`) when the Holm-adjusted p is

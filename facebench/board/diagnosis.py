@@ -50,6 +50,7 @@ from matplotlib.figure import Figure
 from scipy import stats
 
 from facebench.board.aggregate import PRIMARY, k_label, mean_interval
+from facebench.board.formats import cell, number
 from facebench.board.load import Board
 from facebench.board.plots import style
 from facebench.protocol import SCORES
@@ -151,9 +152,9 @@ def diagnosis_markdown(board: Board) -> list[str]:
     lines += ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     for _, row in table.iterrows():
         cells = [k_label(row["K"]), row["method"].replace("|", "\\|"), str(row["runs"]), str(row["not_recorded"]),
-                 _number(row["forgetting_in"]), _number(row["forgetting_out"]),
-                 _cell(row["difference"], row["difference_ci95"], signed=True), str(row["n_in_out"]),
-                 _cell(row["rho_mean"], row["rho_ci95"]), str(row["n_rho"]), _number(row["rho_pooled"]),
+                 number(row["forgetting_in"], 3), number(row["forgetting_out"], 3),
+                 cell(row["difference"], row["difference_ci95"], 3, signed=True), str(row["n_in_out"]),
+                 cell(row["rho_mean"], row["rho_ci95"], 3), str(row["n_rho"]), number(row["rho_pooled"], 3),
                  str(row["n_pooled"])]
         lines.append("| " + " | ".join(cells) + " |")
     missing, total = int(table["not_recorded"].sum()), int(table["runs"].sum())
@@ -256,14 +257,3 @@ def _definitions() -> str:
             "units, of its training latents to the convex hull of the buffer's latents), averaged over runs ± 95% "
             f"half-width, and pooled over every run's sessions; {NOT_RECORDED}: runs whose result file holds no "
             "replay record, left out.")
-
-
-def _number(value: float) -> str:
-    return f"{value:.3f}" if math.isfinite(value) else "—"
-
-
-def _cell(mean: float, half: float, signed: bool = False) -> str:
-    if not math.isfinite(mean):
-        return "—"
-    text = f"{mean:+.3f}" if signed else f"{mean:.3f}"
-    return f"{text} ± " + (f"{half:.3f}" if math.isfinite(half) else "—")

@@ -49,6 +49,7 @@ from xml.etree import ElementTree
 import pandas as pd
 
 from facebench.board.aggregate import COLUMNS, PRIMARY, column, grid, k_label, person_key, scaled
+from facebench.board.formats import decimals, memory_cell, size
 from facebench.board.labels import LABELS, SUMMARIES, header
 from facebench.board.load import Board
 from facebench.board.ranking import families
@@ -188,28 +189,10 @@ def _number(value) -> float:
     return number if math.isfinite(number) else math.nan
 
 
-def _decimals(values) -> int:
-    """As :func:`facebench.board.render.decimals`: three significant digits of the largest, 1 to 4."""
-    finite = [abs(v) for v in map(_number, values) if math.isfinite(v)]
-    largest = max(finite, default=1.0)
-    return min(4, max(1, 2 - math.floor(math.log10(largest)))) if largest > 0 else 2
-
-
-def _size(n: float) -> str:
-    if not math.isfinite(n):
-        return "—"
-    for unit, scale in (("MB", 1e6), ("kB", 1e3)):
-        if n >= scale:
-            return f"{n / scale:.3g} {unit}"
-    return f"{n:.0f} B"
-
-
 def _memory(row) -> tuple[str, float]:
     """The kept memory as text ("3 × 49.2 kB" or "0 B"), and its bytes to sort by."""
     items, total = _number(row.get("memory_items")), _number(row.get("memory_bytes"))
-    if math.isfinite(items) and items > 0 and math.isfinite(total):
-        return f"{items:g} × {_size(total / items)}", total
-    return _size(total), total
+    return (memory_cell(items, total) if math.isfinite(total) else size(total)), total
 
 
 def _group(row) -> str:
@@ -243,7 +226,7 @@ def _cell(value, kind: str, text: str, extra: str = "") -> str:
 def _table_section(board: Board, table: pd.DataFrame) -> str:
     has_group = GROUP in table.columns
     names = [column(score, summary) for score, summary in COLUMNS]
-    places = {name: _decimals(table[name].tolist()) for name in names if name in table}
+    places = {name: decimals([_number(v) for v in table[name]]) for name in names if name in table}
     titles = [("rank", "num", "rank"), ("method", "text", "method"), ("n", "num", "runs (persons × seeds)"),
               ("coverage", "text", "coverage of the board's grid")]
     if has_group:
@@ -482,7 +465,7 @@ def _runs_section(board: Board, table: pd.DataFrame) -> str:
     ordered = [PRIMARY] + [c for c in COLUMNS if c != PRIMARY]
     present = [(score, summary) for score, summary in ordered if f"{score}.{summary}" in runs]
     values = {(score, summary): scaled(runs, score, summary) for score, summary in present}
-    places = {key: _decimals(series.tolist()) for key, series in values.items()}
+    places = {key: decimals([_number(v) for v in series]) for key, series in values.items()}
     keys = runs["K"].map(k_label)
     bold = ' class="primary"'
     titles = "".join(f"<th scope=\"col\"{bold if key == PRIMARY else ''}>{e(header(*key))}</th>" for key in present)

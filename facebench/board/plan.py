@@ -54,6 +54,7 @@ from scipy import stats
 from statsmodels.stats.weightstats import ttost_paired
 
 from facebench.board.aggregate import ALPHA, MIN_PAIRS, holm, paired, scaled
+from facebench.board.formats import cell, number, p_text
 from facebench.board.load import Board
 from facebench.board.ranking import POWER, SMALLEST_EFFECT, level, mde, pairs_needed
 
@@ -202,12 +203,8 @@ def plan_markdown(board: Board) -> list[str]:
              f"{POWER:.0%} power at Holm's first level (for TOST, its margin).", "",
              "| finding | a − b | expected | n | d | p_adj | outcome | MDE |", "|---|---|---|---|---|---|---|---|"]
     for _, row in table.iterrows():
-        d = "—" if not math.isfinite(row["difference"]) else (
-            f"{row['difference']:+.3f}" + (f" ± {row['ci95']:.3f}" if math.isfinite(row["ci95"]) else ""))
-        p = "—" if not math.isfinite(row["p_adjusted"]) else (
-            "<0.001" if row["p_adjusted"] < 0.001 else f"{row['p_adjusted']:.3f}")
         expected = {"<": "< 0", ">": "> 0", "=": f"|δ| < {MARGIN:g}"}[row["expect"]]
-        mde_text = f"{row['mde']:.3f}" if math.isfinite(row["mde"]) else "—"
-        lines.append(f"| {row['finding']} {row['claim']} | {row['test']} | {expected} | {row['n']} | {d} | {p} | "
-                     f"{row['outcome']} | {mde_text} |")
+        lines.append(f"| {row['finding']} {row['claim']} | {row['test']} | {expected} | {row['n']} | "
+                     f"{cell(row['difference'], row['ci95'], 3, signed=True)} | {p_text(row['p_adjusted'])} | "
+                     f"{row['outcome']} | {number(row['mde'], 3)} |")
     return lines

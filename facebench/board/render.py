@@ -37,6 +37,7 @@ from facebench.board.aggregate import (
     ALPHA, COLUMNS, CONFIDENCE, MIN_PAIRS, PRIMARY, TIEBREAK, TOO_FEW, aggregate, column, grid, k_label,
 )
 from facebench.board.diagnosis import diagnosis_markdown, plot_diagnosis, recorded
+from facebench.board.formats import cell, decimals, memory_cell, number, p_text
 from facebench.board.labels import header
 from facebench.board.load import CSV, JSON, MARKDOWN, Board
 from facebench.board.plan import plan_markdown
@@ -73,20 +74,6 @@ def skipped_lines(board: Board) -> list[str]:
     return [f"{files} file{'s' * (files != 1)} skipped:"] + [f"  {line}" for line in board.skipped]
 
 
-def decimals(values) -> int:
-    """The decimals every cell of a column gets: three significant digits of its largest finite
-    value in absolute terms, between 1 and 4 (2 when there is none or it is 0)."""
-    largest = max((abs(v) for v in values if isinstance(v, float) and math.isfinite(v)), default=1.0)
-    return min(4, max(1, 2 - math.floor(math.log10(largest))) if largest > 0 else 2)
-
-
-def cell(mean: float, half: float, places: int) -> str:
-    """``mean ± half`` with ``places`` decimals; "—" for a missing mean or a missing half-width."""
-    if not math.isfinite(mean):
-        return "—"
-    return f"{mean:.{places}f} ± " + (f"{half:.{places}f}" if math.isfinite(half) else "—")
-
-
 def text_rows(table: pd.DataFrame, separator: str = " ") -> tuple[list[str], list[list[str]]]:
     """Titles and cells of the table with its ``group`` column (:func:`facebench.board.ranking.with_groups`),
     as shown in the terminal and in Markdown."""
@@ -109,21 +96,6 @@ def rank_cell(row) -> str:
 def method_cell(row) -> str:
     """A row's method, and "(provisional: <coverage>)" for a provisional row."""
     return row["method"] + (f" (provisional: {row['coverage']})" if row.get("provisional", False) else "")
-
-
-def memory_cell(items: float, total: float) -> str:
-    """What a strategy keeps besides the model: "K × bytes per item" for items, else the bytes."""
-    if math.isfinite(items) and items > 0:
-        return f"{items:g} × {size(total / items)}"
-    return size(total)
-
-
-def size(n: float) -> str:
-    """Bytes in B, kB, MB (powers of 1000)."""
-    for unit, scale in (("MB", 1e6), ("kB", 1e3)):
-        if n >= scale:
-            return f"{n / scale:.3g} {unit}"
-    return f"{n:.0f} B"
 
 
 def rich_table(board: Board, table: pd.DataFrame) -> Table:
@@ -208,24 +180,13 @@ def _family_lines(family: Family) -> list[str]:
     lines += ["| a | b | a − b | p_adj | verdict | MDE | n |", "|---|---|---|---|---|---|---|"]
     for _, row in comparisons.iterrows():
         lines.append(f"| {row['a']} | {row['b']} | {cell(row['difference'], row['ci95'], places)} | "
-                     f"{p_text(row['p_adjusted'])} | {row['verdict']} | {_number(row['mde'], places)} | {row['n']} |")
+                     f"{p_text(row['p_adjusted'])} | {row['verdict']} | {number(row['mde'], places)} | {row['n']} |")
     friedman = family.friedman
     if friedman.reason:
         return lines + ["", f"{friedman}."]
     which = "of the rows without a buffer" if family.k == "-" else f"at K = {family.k}"
     return lines + ["", f"{friedman}; Nemenyi's critical difference {friedman.cd:.2f} ranks at {ALPHA:.2g}.", "",
                     f"![critical-difference diagram {which}](plots/{cd_file(family.k)})"]
-
-
-def p_text(p: float) -> str:
-    """A p-value as printed: three decimals, "<0.001" below, "—" for none."""
-    if not math.isfinite(p):
-        return "—"
-    return "<0.001" if p < 0.001 else f"{p:.3f}"
-
-
-def _number(value: float, places: int) -> str:
-    return f"{value:.{places}f}" if math.isfinite(value) else "—"
 
 
 def csv(table: pd.DataFrame) -> str:
@@ -381,7 +342,7 @@ def _column_lines(rows: pd.DataFrame, score: str, summary: str, width: int, expl
     for (_, row), mean, half in zip(rows.iterrows(), means, halves):
         difference = f"{mean:>{mean_width}} ± {half:>{half_width}}" if mean != "—" else "—"
         cells.append((row["baseline"], k_label(row["baseline_K"]), str(row["n"]), difference,
-                      _number(row["mde"], mde_places), p_text(row["p_adjusted"]), row["verdict"]))
+                      number(row["mde"], mde_places), p_text(row["p_adjusted"]), row["verdict"]))
     titles = ("baseline", "K", "n", "new − baseline", "MDE", "p_adj", "verdict")
     widths = [max(len(title), *(len(c[i]) for c in cells)) for i, title in enumerate(titles)]
     fixed = sum(widths[1:]) + 2 * (len(titles) - 1)  # the columns after the name, two spaces apart
