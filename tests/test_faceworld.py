@@ -82,3 +82,30 @@ def test_factor_vector_layout():
 def test_negative_indices_rejected():
     with pytest.raises(ValueError, match=">= 0"):
         Population(0).render([-1], [0], [0], 32)
+
+
+def test_a_thin_ellipse_covers_nothing_outside_its_box():
+    from facebench.data.faceworld import shapes as S
+
+    pixel = 2 / 64
+    y, x = torch.meshgrid(torch.linspace(-1, 1, 64), torch.linspace(-1, 1, 64), indexing="ij")
+    for rx, ry in [(0.06, 1e-4), (1e-4, 0.06), (0.06, 0.003), (0.3, 0.2)]:
+        alpha = S.coverage(S.ellipse(x, y, 0.1, -0.2, rx, ry), pixel)
+        outside = ((x - 0.1).abs() > rx + pixel / 2) | ((y + 0.2).abs() > ry + pixel / 2)
+        assert alpha[outside].max() == 0, (rx, ry)
+        assert alpha.max() > 0 or ry < pixel / 2  # the shape is still drawn where it is
+
+
+def test_shut_eyes_draw_no_line_across_the_image():
+    """A shut eye is an ellipse of height -> 0: it must leave the image outside the face alone
+    (before the bounded ellipse it drew a line the width of the image through the eyes)."""
+    from facebench.data.faceworld.render import render
+
+    images, factors = FaceWorld(0).render(0, 0, range(4), 64)
+    noise = np.zeros((4, 3, 64, 64), dtype=np.float32)
+    values = {k: np.asarray(v) for k, v in factors.values.items()}
+    shut = render({**values, "blink": np.ones(4)}, noise, 64)
+    opened = render({**values, "blink": np.zeros(4)}, noise, 64)
+    changed = ((shut - opened).abs().amax(1) > 1e-3).any(1)  # (N, W): the columns that differ
+    widths = [int(c.nonzero().max() - c.nonzero().min()) + 1 for c in changed]
+    assert all(0 < w < 32 for w in widths), widths  # 64 (the whole width) before

@@ -25,13 +25,18 @@ def soft(sd: torch.Tensor, width: torch.Tensor | float) -> torch.Tensor:
 def ellipse(x, y, cx, cy, rx, ry) -> torch.Tensor:
     """Approximate signed distance to the ellipse centred (cx, cy) with radii (rx, ry).
 
-    Uses the first-order estimate sd = k0 (k0 - 1) / k1 with k0 = |p / r|, k1 = |p / r^2|,
-    exact on circles and accurate near the boundary, which is all anti-aliasing needs.
+    Uses the first-order estimate e = k0 (k0 - 1) / k1 with k0 = |p / r|, k1 = |p / r^2|,
+    exact on circles and accurate near the boundary of a round ellipse, and bounds it below by the
+    distance to the bounding box's slabs, which the true distance never falls under:
+        sd = max(e, |x - cx| - rx, |y - cy| - ry).
+    The bound matters for thin ellipses (a closing eye: ry -> 0), where e alone tends to |y - cy|
+    everywhere, an infinitely long line across the image.
     """
-    px, py = (x - cx) / rx, (y - cy) / ry
+    dx, dy = x - cx, y - cy
+    px, py = dx / rx, dy / ry
     k0 = torch.sqrt(px * px + py * py)
     k1 = torch.sqrt((px / rx) ** 2 + (py / ry) ** 2) + 1e-9
-    return k0 * (k0 - 1.0) / k1
+    return torch.maximum(k0 * (k0 - 1.0) / k1, torch.maximum(dx.abs() - rx, dy.abs() - ry))
 
 
 def circle(x, y, cx, cy, r) -> torch.Tensor:
