@@ -83,3 +83,21 @@ def test_a_planted_pretraining_checkpoint_is_refused_and_runs_nothing(tmp_path):
     with pytest.raises(FacebenchError, match="cannot be read as a pretraining checkpoint"):
         _run(tmp_path, "planted", resume=True)
     assert not marker.exists()
+
+
+def test_a_renderer_that_draws_other_images_gets_a_new_pool_not_the_cached_one(tmp_path, monkeypatch):
+    from facebench.data.faceworld import Population
+    from facebench.models.pretrain import population_pool
+
+    first = population_pool(32, tmp_path, 3, 2)
+    assert population_pool(32, tmp_path, 3, 2)["images"].equal(first["images"])  # read from the cache
+    drawn = Population.render
+
+    def darker(self, *args):
+        images, factors = drawn(self, *args)
+        return images * 0.5, factors
+
+    monkeypatch.setattr(Population, "render", darker)
+    changed = population_pool(32, tmp_path, 3, 2)
+    assert not changed["images"].equal(first["images"])
+    assert len(list(tmp_path.glob("pool-*.pt"))) == 2

@@ -28,6 +28,8 @@ assets are written atomically (``facebench.atomic``).
 
 from __future__ import annotations
 
+import hashlib
+
 import math
 import signal
 import time
@@ -66,18 +68,24 @@ def population_pool(resolution: int, workdir: Path, n_identities: int = POOL_IDE
     """The training pool: images (N, 3, R, R) uint8, identity (N,), vector (N, F) float32, categorical (N, C).
 
     Identity i has ``per_identity`` images, each from its own random session (sessions and frames drawn
-    from ``np.random.default_rng([world_seed, n_identities, per_identity])``). Cached in ``workdir``.
+    from ``np.random.default_rng([world_seed, n_identities, per_identity])``). Cached in ``workdir``,
+    under a name that carries the hash of the first chunk of images: a renderer that draws other
+    images (docs/faceworld-changes.md) renders a new pool instead of training on the old one.
     """
-    path = Path(workdir) / f"pool-{resolution}px-{n_identities}x{per_identity}-w{world_seed}.pt"
-    if path.exists():
-        return torch.load(path)
     rng = np.random.default_rng([world_seed, n_identities, per_identity])
     ids = np.repeat(np.arange(n_identities), per_identity)
     sessions = rng.integers(0, 2**31, len(ids))
     frames = rng.integers(0, 1000, len(ids))
+    render = lambda i: Population(world_seed).render(ids[i:i + 512], sessions[i:i + 512], frames[i:i + 512],  # noqa: E731
+                                                     resolution)
+    first = render(0)
+    drawn = hashlib.sha256(first[0].numpy().tobytes()).hexdigest()[:12]
+    path = Path(workdir) / f"pool-{resolution}px-{n_identities}x{per_identity}-w{world_seed}-{drawn}.pt"
+    if path.exists():
+        return torch.load(path)
     chunks, vectors, cats = [], [], []
     for i in range(0, len(ids), 512):
-        images, factors = Population(world_seed).render(ids[i:i + 512], sessions[i:i + 512], frames[i:i + 512], resolution)
+        images, factors = first if i == 0 else render(i)
         chunks.append((images * 255).round().to(torch.uint8))
         vectors.append(torch.from_numpy(factors.vector))
         cats.append(torch.from_numpy(np.stack(list(factors.categorical.values()), 1)))
