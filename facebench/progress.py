@@ -176,7 +176,7 @@ class SessionClock:
 
 class SessionCount:
     """The sessions of a sweep's runs: of each run (by its index), the sessions done and its
-    total, which is ``expected`` until the run reports its own (a joint run trains one); and an
+    total, which is ``expected`` until the run reports its own (``facebench.run.sweep.expected_sessions``); and an
     ETA: the seconds since the count began per cost of the sessions trained since
     (:class:`SessionCost`, from the timings the runs report), times the cost of the sessions
     left. Sessions restored from a checkpoint are done but not trained: they do not speed the

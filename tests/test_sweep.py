@@ -276,6 +276,9 @@ def test_the_sweep_bar_counts_sessions_with_an_eta(tmp_path, monkeypatch):
     assert "session 1/3 done" not in text  # a terminal: the bar, no lines
 
 
-def test_the_expected_sessions_are_the_persons():
+def test_the_expected_sessions_are_the_persons_and_one_for_a_joint_run():
     assert sweeps.expected_sessions(spec(person="1")) == 3
+    assert sweeps.expected_sessions(spec("joint-so-far", k=None, person="1")) == 3
+    assert sweeps.expected_sessions(spec("joint", k=None, person="1")) == 1  # was 3 until it reported: a long ETA
     assert sweeps.expected_sessions(spec(person="9")) == 0  # no such person: the run fails
+    assert sweeps.expected_sessions(spec("only-on-a-node", k=None, person="1")) == 3

@@ -100,9 +100,18 @@ def _sessions(scenario: str) -> dict[str, int]:
 
 
 def expected_sessions(spec: RunSpec) -> int:
-    """The sessions ``spec``'s run is expected to train: its person's (0 for a person the scenario
-    lacks: the run fails). A joint run trains one; it says so when it reports its first."""
-    return _sessions(spec.scenario).get(spec.person, 0)
+    """The experiences ``spec``'s run is expected to train, which it reports as its sessions: its
+    strategy kind's rows over its person's sessions (``facebench.run.kinds``: a joint run trains
+    one, every other kind one per session); 0 for a person the scenario lacks (the run fails).
+    A strategy this process does not know (one that only a Ray node's shipped checkout has, or a
+    run that will fail) counts its person's sessions until the run reports its own count."""
+    from facebench.registry import StrategyError, get_strategy
+
+    sessions = _sessions(spec.scenario).get(spec.person, 0)
+    try:
+        return get_strategy(spec.strategy).strategy_kind.rows(sessions)
+    except StrategyError:
+        return sessions
 
 
 @dataclass(frozen=True)
