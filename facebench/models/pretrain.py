@@ -29,7 +29,6 @@ assets are written atomically (``facebench.atomic``).
 from __future__ import annotations
 
 import hashlib
-
 import math
 import signal
 import time
@@ -76,8 +75,10 @@ def population_pool(resolution: int, workdir: Path, n_identities: int = POOL_IDE
     ids = np.repeat(np.arange(n_identities), per_identity)
     sessions = rng.integers(0, 2**31, len(ids))
     frames = rng.integers(0, 1000, len(ids))
-    render = lambda i: Population(world_seed).render(ids[i:i + 512], sessions[i:i + 512], frames[i:i + 512],  # noqa: E731
-                                                     resolution)
+
+    def render(i: int):
+        return Population(world_seed).render(ids[i:i + 512], sessions[i:i + 512], frames[i:i + 512], resolution)
+
     first = render(0)
     drawn = hashlib.sha256(first[0].numpy().tobytes()).hexdigest()[:12]
     path = Path(workdir) / f"pool-{resolution}px-{n_identities}x{per_identity}-w{world_seed}-{drawn}.pt"
